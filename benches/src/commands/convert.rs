@@ -1,0 +1,230 @@
+//! `promlake-bench convert`: the TSDB → Parquet conversion benchmark.
+//!
+//! ```text
+//! generate ──► DIR/data.om ──promtool──► DIR/native/<ULID>/ ──promlake tools import──► DIR/lake/<ULID>/
+//! ```
+//!
+//! The import runs as a child process; its CPU time comes from this process's reaped-children
+//! counters. Both block sets are then summed from their `meta.json` stats and file sizes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use promlake_benches::blocks::{self, BlocksSummary};
+use promlake_benches::measure::{self, Usage};
+use promlake_benches::report::{ConvertReport, Side, Timing};
+
+use super::DataArgs;
+
+/// Flags of `convert`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Working directory for data.om, native/ and lake/ (default: a temporary directory,
+    /// removed afterwards). native/ and lake/ are replaced on every run.
+    #[arg(long, env = "PROMLAKE_BENCH_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// The promlake binary (default: $CARGO_TARGET_DIR/release/promlake, else the one next to
+    /// this binary, else ./target/release/promlake).
+    #[arg(long, env = "PROMLAKE_BENCH_PROMLAKE")]
+    pub promlake: Option<PathBuf>,
+    /// The promtool binary (Prometheus 2.42).
+    #[arg(long, env = "PROMLAKE_BENCH_PROMTOOL", default_value = "promtool")]
+    pub promtool: PathBuf,
+    /// Passed to promtool as --max-block-duration (e.g. 24h); by default promtool cuts 2h blocks.
+    #[arg(long, env = "PROMLAKE_BENCH_MAX_BLOCK_DURATION")]
+    pub max_block_duration: Option<String>,
+    /// Reuse DIR/native when it was built from the same data flags (skips gen and promtool).
+    #[arg(long, env = "PROMLAKE_BENCH_REUSE", default_value_t = false)]
+    pub reuse: bool,
+    /// Keep DIR/data.om after promtool has read it.
+    #[arg(long, env = "PROMLAKE_BENCH_KEEP_INPUT", default_value_t = false)]
+    pub keep_input: bool,
+    /// Print the report as JSON instead of text.
+    #[arg(long, env = "PROMLAKE_BENCH_JSON", default_value_t = false)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = args.data.config()?;
+    let promlake = args.promlake.clone().unwrap_or_else(default_promlake);
+    ensure!(
+        promlake.is_file(),
+        "promlake binary not found at {}; build it with `cargo build --release -p promlake` or pass --promlake",
+        promlake.display()
+    );
+    let _temp;
+    let work = match &args.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("promlake-bench-").tempdir()?;
+            let p = t.path().to_path_buf();
+            _temp = t;
+            p
+        }
+    };
+    let native = work.join("native");
+    let lake = work.join("lake");
+    let input = work.join("data.om");
+    let stamp = work.join("native.params.json");
+    let params = serde_json::json!({
+        "hosts": cfg.hosts, "duration_ms": cfg.duration_ms, "interval_ms": cfg.interval_ms,
+        "seed": cfg.seed, "start_ms": cfg.start_ms, "jitter_max_ms": cfg.jitter_max_ms,
+        "jitter_hosts": cfg.jitter_hosts, "max_block_duration": args.max_block_duration,
+    })
+    .to_string();
+
+    let reused = args.reuse
+        && native.is_dir()
+        && std::fs::read_to_string(&stamp).is_ok_and(|s| s == params);
+    let (mut generate, mut promtool, mut om_bytes, mut gen_samples, mut gen_series) = (None, None, 0, None, 0);
+    if reused {
+        eprintln!("reusing {} (built from the same data flags)", native.display());
+    } else {
+        remove(&stamp)?;
+        remove(&native)?;
+        eprintln!("generating {} hosts x {} h into {}", cfg.hosts, args.data.hours, input.display());
+        let start = Instant::now();
+        let file = std::fs::File::create(&input).with_context(|| format!("creating {}", input.display()))?;
+        let stats = promlake_benches::generate(&cfg, file)?;
+        let wall_s = start.elapsed().as_secs_f64();
+        generate = Some(Timing {
+            wall_s,
+            cpu_s: wall_s,
+            peak_rss_bytes: None,
+        });
+        (om_bytes, gen_samples, gen_series) = (stats.bytes, Some(stats.samples), stats.series);
+        eprintln!("running {} tsdb create-blocks-from openmetrics", args.promtool.display());
+        let mut cmd = Command::new(&args.promtool);
+        cmd.args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"]);
+        if let Some(d) = &args.max_block_duration {
+            cmd.arg(format!("--max-block-duration={d}"));
+        }
+        cmd.arg(&input).arg(&native);
+        promtool = Some(timing(&checked(&mut cmd, "promtool")?));
+        if !args.keep_input {
+            remove(&input)?;
+        }
+        std::fs::write(&stamp, &params).with_context(|| format!("writing {}", stamp.display()))?;
+    }
+
+    let native_sum = blocks::summarize(&native)?;
+    ensure!(native_sum.blocks > 0, "promtool wrote no blocks into {}", native.display());
+    if let Some(n) = gen_samples {
+        ensure!(
+            native_sum.samples == n,
+            "native blocks hold {} samples but {n} were generated",
+            native_sum.samples
+        );
+    }
+
+    remove(&lake)?;
+    std::fs::create_dir_all(&lake).with_context(|| format!("creating {}", lake.display()))?;
+    let bucket = format!("file://{}", lake.display());
+    eprintln!("running {} tools import --bucket {bucket} {}", promlake.display(), native.display());
+    let mut cmd = Command::new(&promlake);
+    cmd.args(["tools", "import", "--bucket", &bucket]).arg(&native);
+    let convert = timing(&checked(&mut cmd, "promlake tools import")?);
+
+    let lake_sum = blocks::summarize(&lake)?;
+    check_lake(&native_sum, &lake_sum, &lake)?;
+
+    let report = ConvertReport {
+        hosts: cfg.hosts,
+        hours: args.data.hours,
+        interval_s: cfg.interval_ms as f64 / 1000.0,
+        seed: cfg.seed,
+        samples: native_sum.samples,
+        series: if gen_series > 0 { gen_series } else { native_series(&native_sum) },
+        openmetrics_bytes: om_bytes,
+        generate,
+        promtool,
+        convert,
+        native: Side::new(&native_sum),
+        parquet: Side::new(&lake_sum),
+        size_ratio: 0.0,
+        samples_per_cpu_s: 0.0,
+        samples_per_wall_s: 0.0,
+        size_target_met: false,
+        throughput_target_met: false,
+    }
+    .finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+/// Series of the data: with several 2h blocks each series is counted once per block, so this
+/// is an upper bound; exact when generated in this run.
+fn native_series(s: &BlocksSummary) -> u64 {
+    s.series
+}
+
+fn check_lake(native: &BlocksSummary, lake: &BlocksSummary, dir: &Path) -> anyhow::Result<()> {
+    if lake.blocks == 0 {
+        bail!("promlake tools import exited 0 but wrote no block (no */meta.json) under {}", dir.display());
+    }
+    if lake.samples != native.samples {
+        bail!(
+            "sample count mismatch: the lake's meta.json files sum to {} samples, the native blocks to {} \
+             ({} lake blocks, {} native blocks)",
+            lake.samples,
+            native.samples,
+            lake.blocks,
+            native.blocks
+        );
+    }
+    Ok(())
+}
+
+/// Runs a measured child with stdout redirected to our stderr (our stdout is the report) and
+/// fails on a non-zero exit.
+fn checked(cmd: &mut Command, what: &str) -> anyhow::Result<Usage> {
+    cmd.stdin(Stdio::null()).stdout(std::io::stderr());
+    let usage = measure::run(cmd).with_context(|| format!("starting {what} ({cmd:?})"))?;
+    if !usage.status.success() {
+        bail!("{what} failed with {} after {:.1} s: {cmd:?}", usage.status, usage.wall.as_secs_f64());
+    }
+    Ok(usage)
+}
+
+fn timing(u: &Usage) -> Timing {
+    Timing {
+        wall_s: u.wall.as_secs_f64(),
+        cpu_s: u.cpu_s(),
+        peak_rss_bytes: u.peak_rss_bytes,
+    }
+}
+
+fn remove(path: &Path) -> anyhow::Result<()> {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else if path.exists() {
+        std::fs::remove_file(path)
+    } else {
+        Ok(())
+    };
+    result.with_context(|| format!("removing {}", path.display()))
+}
+
+fn default_promlake() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("release").join("promlake");
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let sibling = exe.with_file_name("promlake");
+        if sibling.is_file() {
+            return sibling;
+        }
+    }
+    PathBuf::from("target/release/promlake")
+}

@@ -1,0 +1,43 @@
+//! `promlake-bench`: generates benchmark data and measures promlake against its peers.
+//!
+//! ```text
+//! promlake-bench gen     --hosts 20 --hours 6 --out data.om
+//! promlake-bench convert --hosts 20 --hours 6 --work-dir /tmp/bench [--json]
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+#[derive(Debug, Parser)]
+#[command(name = "promlake-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write node-exporter-shaped OpenMetrics text (input for `promtool tsdb create-blocks-from`).
+    Gen(commands::generate::Args),
+    /// Generate data, build Prometheus blocks with promtool, convert them with `promlake tools
+    /// import` and report bytes per sample and samples per CPU-second.
+    Convert(commands::convert::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(args) => commands::generate::run(args),
+        Command::Convert(args) => commands::convert::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("promlake-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The bucket: blocks in object storage, one directory per block named by its ULID, as in
+//! Thanos. `meta.json` is written last and deleted first; a directory without it is an
+//! unfinished upload and invisible to readers.
+
+mod config;
+
+pub use config::{BucketConfig, S3Options};
+
+use crate::{Error, Result};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use promlake_compat::BlockMeta;
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use ulid::Ulid;
+
+/// The name of a block's metadata file.
+pub const META_FILE: &str = "meta.json";
+
+/// How a block stores its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockFormat {
+    /// promlake Parquet block (`series.parquet` + `samples.parquet`).
+    Parquet,
+    /// Native Prometheus/Thanos TSDB block (`index` + `chunks/`).
+    Native,
+}
+
+/// A block visible in the bucket.
+#[derive(Debug, Clone)]
+pub struct BlockInfo {
+    /// Its meta.json.
+    pub meta: BlockMeta,
+    /// Parquet or native.
+    pub format: BlockFormat,
+}
+
+impl BlockInfo {
+    /// Classifies a block by its meta.json.
+    pub fn from_meta(meta: BlockMeta) -> Self {
+        let format = if meta.promlake.is_some() { BlockFormat::Parquet } else { BlockFormat::Native };
+        BlockInfo { meta, format }
+    }
+}
+
+/// An object-store bucket holding blocks.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl Bucket {
+    /// Opens the bucket a configuration points at.
+    pub fn open(config: &BucketConfig) -> Result<Self> {
+        let (store, url) = config.build()?;
+        Ok(Bucket { store, url })
+    }
+
+    /// Wraps an existing store (tests, in-memory buckets).
+    pub fn from_store(store: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
+        Bucket { store, url: url.into() }
+    }
+
+    /// The underlying object store, rooted at the bucket's prefix.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The URL the bucket was opened from, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The path of `file` inside block `id`.
+    pub fn block_path(id: &Ulid, file: &str) -> Path {
+        Path::from(id.to_string()).join(file)
+    }
+
+    /// IDs of every top-level directory named by a ULID (finished or not).
+    pub async fn block_dirs(&self) -> Result<Vec<Ulid>> {
+        let list = self.store.list_with_delimiter(None).await.map_err(|e| Error::store(&self.url, e))?;
+        let mut ids: Vec<Ulid> = list
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().and_then(|n| Ulid::from_string(n).ok()))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The meta.json of block `id`, or `None` when the block is absent or unfinished.
+    pub async fn read_meta(&self, id: &Ulid) -> Result<Option<BlockMeta>> {
+        let path = Self::block_path(id, META_FILE);
+        let bytes = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await.map_err(|e| Error::store(&path, e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(Error::store(&path, e)),
+        };
+        let shown = format!("{}/{path}", self.url.trim_end_matches('/'));
+        Ok(Some(BlockMeta::parse(&shown, &bytes)?))
+    }
+
+    /// Does the bucket hold a finished block `id`?
+    pub async fn has_block(&self, id: &Ulid) -> Result<bool> {
+        let path = Self::block_path(id, META_FILE);
+        match self.store.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::store(&path, e)),
+        }
+    }
+
+    /// Every finished block, sorted by (minTime, ULID).
+    pub async fn list_blocks(&self) -> Result<Vec<BlockInfo>> {
+        let ids = self.block_dirs().await?;
+        let mut blocks: Vec<BlockInfo> = futures::stream::iter(ids)
+            .map(|id| async move { self.read_meta(&id).await })
+            .buffer_unordered(16)
+            .try_filter_map(|m| async move { Ok(m.map(BlockInfo::from_meta)) })
+            .try_collect()
+            .await?;
+        blocks.sort_by(|a, b| (a.meta.min_time, &a.meta.ulid).cmp(&(b.meta.min_time, &b.meta.ulid)));
+        Ok(blocks)
+    }
+
+    /// Writes a small object in one request.
+    pub async fn put_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| Error::store(path, e))?;
+        Ok(())
+    }
+
+    /// Streams a local file to `dest` (multipart for large files). Returns its size.
+    pub async fn upload_file(&self, local: &std::path::Path, dest: &Path) -> Result<u64> {
+        let mut file = tokio::fs::File::open(local).await.map_err(|e| Error::io(local.display(), e))?;
+        let mut writer = object_store::buffered::BufWriter::new(self.store.clone(), dest.clone());
+        let n = tokio::io::copy(&mut file, &mut writer).await.map_err(|e| Error::io(dest, e))?;
+        writer.shutdown().await.map_err(|e| Error::io(dest, e))?;
+        Ok(n)
+    }
+
+    /// Deletes every object under block `id`, meta.json first, so readers stop seeing it at once.
+    pub async fn delete_block(&self, id: &Ulid) -> Result<()> {
+        let meta = Self::block_path(id, META_FILE);
+        match self.store.delete(&meta).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::store(&meta, e)),
+        }
+        let prefix = Path::from(id.to_string());
+        let objects: Vec<Path> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| Error::store(&prefix, e))?;
+        for p in objects {
+            match self.store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(Error::store(&p, e)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! Reads a Parquet block: series.parquet in full (it is small), samples.parquet by exact row
+//! ranges taken from series.parquet, so only the pages holding wanted series are fetched.
+
+use super::schema::*;
+use crate::bucket::Bucket;
+use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::{Error, Labels, Matcher, Result, matcher::matches_all};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type, Float64Type};
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use super::object_reader::ObjectReader;
+use parquet::file::metadata::PageIndexPolicy;
+use promlake_compat::BlockMeta;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use ulid::Ulid;
+
+/// One row of series.parquet.
+#[derive(Debug, Clone)]
+pub struct SeriesInfo {
+    /// `series_id`.
+    pub id: u32,
+    /// The series' own labels (external labels not included).
+    pub labels: Labels,
+    /// First row in samples.parquet.
+    pub row_start: u64,
+    /// Number of samples.
+    pub num_samples: u64,
+    /// Earliest sample (ms).
+    pub min_time: i64,
+    /// Latest sample (ms).
+    pub max_time: i64,
+}
+
+/// An open Parquet block.
+#[derive(Debug)]
+pub struct ParquetBlock {
+    bucket: Bucket,
+    id: Ulid,
+    meta: BlockMeta,
+    external: Labels,
+    series: Vec<SeriesInfo>,
+}
+
+/// Series per [`SeriesBatch`] returned by `select`.
+const SELECT_BATCH_SERIES: usize = 1024;
+
+impl ParquetBlock {
+    /// Opens block `meta.ulid` of `bucket`, reading its series.parquet.
+    pub async fn open(bucket: &Bucket, meta: BlockMeta) -> Result<Self> {
+        let id = Ulid::from_string(&meta.ulid)
+            .map_err(|e| Error::format(format!("{}/meta.json", meta.ulid), format!("bad ulid: {e}")))?;
+        let path = Bucket::block_path(&id, SERIES_FILE);
+        let batches = read_all(bucket, &path).await?;
+        let mut series = Vec::new();
+        for b in &batches {
+            series.extend(series_rows(&path, b)?);
+        }
+        let external = Labels::from_pairs(
+            meta.thanos.as_ref().map(|t| t.labels.clone()).unwrap_or_default(),
+        );
+        Ok(ParquetBlock { bucket: bucket.clone(), id, meta, external, series })
+    }
+
+    /// The block's meta.json.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// Every series of the block, in series_id order.
+    pub fn series(&self) -> &[SeriesInfo] {
+        &self.series
+    }
+
+    /// Reads the samples of `series` inside `[min_time, max_time]`, fetching only their row
+    /// ranges. Labels in the result include the block's external labels.
+    pub async fn read_series(&self, series: &[&SeriesInfo], min_time: i64, max_time: i64) -> Result<SeriesBatch> {
+        let path = Bucket::block_path(&self.id, SAMPLES_FILE);
+        let total: u64 = self.series.last().map(|s| s.row_start + s.num_samples).unwrap_or(0);
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(series.len());
+        for s in series {
+            let r = s.row_start as usize..(s.row_start + s.num_samples) as usize;
+            match ranges.last_mut() {
+                Some(last) if last.end == r.start => last.end = r.end,
+                _ => ranges.push(r),
+            }
+        }
+        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), total as usize);
+        let reader = ObjectReader::new(self.bucket.store().clone(), path.clone());
+        let builder = ParquetRecordBatchStreamBuilder::new_with_options(
+            reader,
+            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
+        )
+        .await
+        .map_err(|e| Error::parquet(&path, e))?;
+        let stream = builder
+            .with_row_selection(selection)
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| Error::parquet(&path, e))?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Error::parquet(&path, e))?;
+
+        let index: std::collections::HashMap<u32, usize> =
+            series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> = series
+            .iter()
+            .map(|s| (s.labels.merged(&self.external), Vec::new(), Vec::new()))
+            .collect();
+        for b in &batches {
+            let ids = column(&path, b, COL_SERIES_ID)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad_type(&path, COL_SERIES_ID))?;
+            let ts = column(&path, b, COL_TIMESTAMP)?
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .ok_or_else(|| bad_type(&path, COL_TIMESTAMP))?;
+            let vals = column(&path, b, COL_VALUE)?.as_primitive_opt::<Float64Type>().ok_or_else(|| bad_type(&path, COL_VALUE))?;
+            for i in 0..b.num_rows() {
+                let t = ts.value(i);
+                if t < min_time || t > max_time {
+                    continue;
+                }
+                let Some(&slot) = index.get(&ids.value(i)) else {
+                    return Err(Error::format(&path, format!("row of series_id {} outside its range", ids.value(i))));
+                };
+                out[slot].1.push(t);
+                out[slot].2.push(vals.value(i));
+            }
+        }
+        out.retain(|s| !s.1.is_empty());
+        SeriesBatch::from_series(out)
+    }
+
+    fn matching(&self, matchers: &[Matcher]) -> Vec<&SeriesInfo> {
+        // Matchers on external labels apply to every series of the block.
+        self.series.iter().filter(|s| matches_all(matchers, &s.labels.merged(&self.external))).collect()
+    }
+}
+
+#[async_trait]
+impl SeriesSource for ParquetBlock {
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        let wanted: Vec<&SeriesInfo> = self
+            .matching(&req.matchers)
+            .into_iter()
+            .filter(|s| s.max_time >= req.min_time && s.min_time <= req.max_time)
+            .collect();
+        let mut batches = Vec::new();
+        for chunk in wanted.chunks(SELECT_BATCH_SERIES) {
+            batches.push(self.read_series(chunk, req.min_time, req.max_time).await);
+        }
+        Ok(Box::pin(futures::stream::iter(batches)))
+    }
+
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        for s in self.matching(matchers) {
+            for l in s.labels.merged(&self.external).iter() {
+                names.insert(l.name.clone());
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut values = BTreeSet::new();
+        for s in self.matching(matchers) {
+            if let Some(v) = s.labels.merged(&self.external).get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        (self.meta.min_time, self.meta.max_time)
+    }
+
+    fn external_labels(&self) -> &Labels {
+        &self.external
+    }
+}
+
+async fn read_all(bucket: &Bucket, path: &Path) -> Result<Vec<RecordBatch>> {
+    let reader = ObjectReader::new(bucket.store().clone(), path.clone());
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| Error::parquet(path, e))?;
+    let stream = builder.build().map_err(|e| Error::parquet(path, e))?;
+    stream.try_collect().await.map_err(|e| Error::parquet(path, e))
+}
+
+fn column<'a>(path: &Path, b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
+    b.column_by_name(name)
+        .map(|c| c.as_ref())
+        .ok_or_else(|| Error::format(path, format!("missing column {name}")))
+}
+
+fn bad_type(path: &Path, name: &str) -> Error {
+    Error::format(path, format!("column {name} has an unexpected type"))
+}
+
+fn series_rows(path: &Path, b: &RecordBatch) -> Result<Vec<SeriesInfo>> {
+    let ids = column(path, b, COL_SERIES_ID)?;
+    let ids = arrow::compute::cast(ids, &DataType::UInt32)?;
+    let ids = ids.as_primitive::<UInt32Type>();
+    let u64col = |name: &str| -> Result<arrow::array::UInt64Array> {
+        Ok(arrow::compute::cast(column(path, b, name)?, &DataType::UInt64)?.as_primitive::<UInt64Type>().clone())
+    };
+    let i64col = |name: &str| -> Result<arrow::array::Int64Array> {
+        Ok(arrow::compute::cast(column(path, b, name)?, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+    };
+    let (start, count, mint, maxt) = (u64col(COL_ROW_START)?, u64col(COL_NUM_SAMPLES)?, i64col(COL_MIN_TIME)?, i64col(COL_MAX_TIME)?);
+    let mut label_cols = Vec::new();
+    for (i, f) in b.schema().fields().iter().enumerate() {
+        if let Some(label) = label_name_for_column(f.name()) {
+            let strings = arrow::compute::cast(b.column(i), &DataType::Utf8)?;
+            label_cols.push((label.to_string(), strings));
+        }
+    }
+    let mut out = Vec::with_capacity(b.num_rows());
+    for row in 0..b.num_rows() {
+        let labels = Labels::from_pairs(label_cols.iter().filter_map(|(name, col)| {
+            let s = col.as_string::<i32>();
+            (!s.is_null(row)).then(|| (name.clone(), s.value(row).to_string()))
+        }));
+        out.push(SeriesInfo {
+            id: ids.value(row),
+            labels,
+            row_start: start.value(row),
+            num_samples: count.value(row),
+            min_time: mint.value(row),
+            max_time: maxt.value(row),
+        });
+    }
+    Ok(out)
+}

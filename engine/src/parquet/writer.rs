@@ -1,0 +1,304 @@
+//! Writes one Parquet block into a local staging directory, series by series, with memory
+//! bounded by one write batch; [`WrittenBlock::upload`] then moves it into the bucket with
+//! meta.json last.
+
+use super::schema::*;
+use crate::bucket::{Bucket, META_FILE};
+use crate::{Error, Labels, Result};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use promlake_compat::BlockMeta;
+use promlake_compat::meta::{PromlakeMeta, ThanosFile};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use ulid::Ulid;
+
+/// Physical layout knobs of a written block.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Rows per row group of samples.parquet.
+    pub row_group_rows: usize,
+    /// Maximum rows per data page (smaller pages prune better, cost a little size).
+    pub page_rows: usize,
+    /// ZSTD level for both files.
+    pub zstd_level: i32,
+    /// Samples buffered before a record batch is handed to the Parquet writer.
+    pub batch_rows: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions { row_group_rows: 1 << 20, page_rows: 8192, zstd_level: 3, batch_rows: 1 << 16 }
+    }
+}
+
+struct SeriesRow {
+    labels: Labels,
+    row_start: u64,
+    num_samples: u64,
+    min_time: i64,
+    max_time: i64,
+}
+
+/// Writes a block's two Parquet files. Series must be appended in [`Labels::block_order`].
+pub struct ParquetBlockWriter {
+    dir: tempfile::TempDir,
+    samples: ArrowWriter<File>,
+    ids: Vec<u32>,
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+    series: Vec<SeriesRow>,
+    rows: u64,
+    opts: WriterOptions,
+}
+
+impl std::fmt::Debug for ParquetBlockWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetBlockWriter")
+            .field("dir", &self.dir.path())
+            .field("series", &self.series.len())
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+fn props(opts: &WriterOptions, samples: bool) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(opts.zstd_level)
+        .map_err(|e| Error::InvalidArgument(format!("zstd level {}: {e}", opts.zstd_level)))?;
+    let mut b = WriterProperties::builder()
+        .set_created_by(format!("promlake {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "promlake.format_version".to_string(),
+            FORMAT_VERSION.to_string(),
+        )]));
+    if samples {
+        let ts = ColumnPath::from(COL_TIMESTAMP);
+        let val = ColumnPath::from(COL_VALUE);
+        b = b
+            .set_max_row_group_row_count(Some(opts.row_group_rows))
+            .set_data_page_row_count_limit(opts.page_rows)
+            .set_column_dictionary_enabled(ts.clone(), false)
+            .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
+            .set_column_dictionary_enabled(val.clone(), false)
+            .set_column_encoding(val, Encoding::BYTE_STREAM_SPLIT)
+            .set_sorting_columns(Some(vec![
+                SortingColumn { column_idx: 0, descending: false, nulls_first: false },
+                SortingColumn { column_idx: 1, descending: false, nulls_first: false },
+            ]));
+    } else {
+        b = b.set_sorting_columns(Some(vec![SortingColumn { column_idx: 1, descending: false, nulls_first: false }]));
+    }
+    Ok(b.build())
+}
+
+impl ParquetBlockWriter {
+    /// Starts a block in a fresh local staging directory.
+    pub fn new(opts: WriterOptions) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("promlake-block-")
+            .tempdir()
+            .map_err(|e| Error::io("temporary directory", e))?;
+        let path = dir.path().join(SAMPLES_FILE);
+        let file = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
+        let samples = ArrowWriter::try_new(file, samples_schema(), Some(props(&opts, true)?))
+            .map_err(|e| Error::parquet(path.display(), e))?;
+        Ok(ParquetBlockWriter {
+            dir,
+            samples,
+            ids: Vec::with_capacity(opts.batch_rows),
+            ts: Vec::with_capacity(opts.batch_rows),
+            vals: Vec::with_capacity(opts.batch_rows),
+            series: Vec::new(),
+            rows: 0,
+            opts,
+        })
+    }
+
+    /// Appends one series with its samples (time-ordered). Series without samples are skipped.
+    /// Returns the series' id, or `None` when skipped.
+    pub fn append(&mut self, labels: Labels, ts: &[i64], vals: &[f64]) -> Result<Option<u32>> {
+        if ts.is_empty() {
+            return Ok(None);
+        }
+        if ts.len() != vals.len() {
+            return Err(Error::InvalidArgument(format!(
+                "series {labels}: {} timestamps but {} values",
+                ts.len(),
+                vals.len()
+            )));
+        }
+        if let Some(prev) = self.series.last()
+            && prev.labels.block_order(&labels) != std::cmp::Ordering::Less
+        {
+            return Err(Error::OutOfOrder { previous: prev.labels.to_string(), current: labels.to_string() });
+        }
+        let id = u32::try_from(self.series.len())
+            .map_err(|_| Error::InvalidArgument("more than 2^32 series in one block".into()))?;
+        let (min_time, max_time) = (ts[0], ts[ts.len() - 1]);
+        self.series.push(SeriesRow {
+            labels,
+            row_start: self.rows,
+            num_samples: ts.len() as u64,
+            min_time,
+            max_time,
+        });
+        self.rows += ts.len() as u64;
+        let mut off = 0;
+        while off < ts.len() {
+            let room = self.opts.batch_rows.saturating_sub(self.ids.len()).max(1);
+            let end = (off + room).min(ts.len());
+            self.ids.extend(std::iter::repeat_n(id, end - off));
+            self.ts.extend_from_slice(&ts[off..end]);
+            self.vals.extend_from_slice(&vals[off..end]);
+            off = end;
+            if self.ids.len() >= self.opts.batch_rows {
+                self.flush()?;
+            }
+        }
+        Ok(Some(id))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let batch = RecordBatch::try_new(
+            samples_schema(),
+            vec![
+                Arc::new(UInt32Array::from(std::mem::take(&mut self.ids))),
+                Arc::new(TimestampMillisecondArray::from(std::mem::take(&mut self.ts)).with_timezone("UTC")),
+                Arc::new(Float64Array::from(std::mem::take(&mut self.vals))),
+            ],
+        )?;
+        self.samples.write(&batch).map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
+        self.ids.reserve(self.opts.batch_rows);
+        self.ts.reserve(self.opts.batch_rows);
+        self.vals.reserve(self.opts.batch_rows);
+        Ok(())
+    }
+
+    /// Number of samples appended so far.
+    pub fn num_samples(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes samples.parquet and writes series.parquet.
+    pub fn finish(mut self) -> Result<WrittenBlock> {
+        self.flush()?;
+        self.samples.close().map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
+        let series_path = self.dir.path().join(SERIES_FILE);
+        write_series(&series_path, &self.series, &self.opts)?;
+        let size = |name: &str| -> Result<u64> {
+            let p = self.dir.path().join(name);
+            Ok(std::fs::metadata(&p).map_err(|e| Error::io(p.display(), e))?.len())
+        };
+        let files = vec![(SAMPLES_FILE.to_string(), size(SAMPLES_FILE)?), (SERIES_FILE.to_string(), size(SERIES_FILE)?)];
+        Ok(WrittenBlock {
+            num_series: self.series.len() as u64,
+            num_samples: self.rows,
+            min_time: self.series.iter().map(|s| s.min_time).min(),
+            max_time: self.series.iter().map(|s| s.max_time).max(),
+            files,
+            dir: self.dir,
+        })
+    }
+}
+
+fn write_series(path: &std::path::Path, series: &[SeriesRow], opts: &WriterOptions) -> Result<()> {
+    // __name__ first, then the other label names in byte order.
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for s in series {
+        for l in s.labels.iter() {
+            names.insert(l.name.as_str());
+        }
+    }
+    names.remove(crate::labels::METRIC_NAME);
+    let names: Vec<&str> = std::iter::once(crate::labels::METRIC_NAME).chain(names).collect();
+
+    let mut fields = vec![Field::new(COL_SERIES_ID, DataType::UInt32, false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(0..series.len() as u32))];
+    for name in &names {
+        fields.push(Field::new(label_column_name(name), DataType::Utf8, true));
+        columns.push(Arc::new(series.iter().map(|s| s.labels.get(name)).collect::<StringArray>()));
+    }
+    fields.push(Field::new(COL_ROW_START, DataType::UInt64, false));
+    columns.push(Arc::new(series.iter().map(|s| s.row_start).collect::<UInt64Array>()));
+    fields.push(Field::new(COL_NUM_SAMPLES, DataType::UInt64, false));
+    columns.push(Arc::new(series.iter().map(|s| s.num_samples).collect::<UInt64Array>()));
+    fields.push(Field::new(COL_MIN_TIME, DataType::Int64, false));
+    columns.push(Arc::new(series.iter().map(|s| s.min_time).collect::<Int64Array>()));
+    fields.push(Field::new(COL_MAX_TIME, DataType::Int64, false));
+    columns.push(Arc::new(series.iter().map(|s| s.max_time).collect::<Int64Array>()));
+
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let file = File::create(path).map_err(|e| Error::io(path.display(), e))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props(opts, false)?))
+        .map_err(|e| Error::parquet(path.display(), e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path.display(), e))?;
+    w.close().map_err(|e| Error::parquet(path.display(), e))?;
+    Ok(())
+}
+
+/// A finished block in local staging, ready for upload.
+#[derive(Debug)]
+pub struct WrittenBlock {
+    dir: tempfile::TempDir,
+    /// (file name, size in bytes) of the data files.
+    pub files: Vec<(String, u64)>,
+    /// Series written.
+    pub num_series: u64,
+    /// Samples written.
+    pub num_samples: u64,
+    /// Earliest sample, if any.
+    pub min_time: Option<i64>,
+    /// Latest sample, if any.
+    pub max_time: Option<i64>,
+}
+
+impl WrittenBlock {
+    /// The local staging directory (for inspection before upload).
+    pub fn local_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Total size of the data files.
+    pub fn size_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.1).sum()
+    }
+
+    /// Uploads the data files, then `meta` (completed with stats, the file list and the
+    /// promlake section) as meta.json last. A failure before meta.json leaves an invisible,
+    /// unfinished directory that a re-run overwrites. Returns the meta.json written.
+    pub async fn upload(self, bucket: &Bucket, id: &Ulid, mut meta: BlockMeta) -> Result<BlockMeta> {
+        for (name, _) in &self.files {
+            bucket.upload_file(&self.dir.path().join(name), &Bucket::block_path(id, name)).await?;
+        }
+        meta.ulid = id.to_string();
+        meta.stats.num_samples = self.num_samples;
+        meta.stats.num_float_samples = 0;
+        meta.stats.num_histogram_samples = 0;
+        meta.stats.num_series = self.num_series;
+        meta.promlake = Some(PromlakeMeta { format_version: FORMAT_VERSION });
+        let thanos = meta.thanos.get_or_insert_with(Default::default);
+        let mut files: Vec<ThanosFile> = self
+            .files
+            .iter()
+            .map(|(name, size)| ThanosFile { rel_path: name.clone(), size_bytes: Some(*size), hash: None })
+            .collect();
+        files.push(ThanosFile { rel_path: META_FILE.to_string(), size_bytes: None, hash: None });
+        files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        thanos.files = files;
+        bucket.put_bytes(&Bucket::block_path(id, META_FILE), meta.to_json_pretty()).await?;
+        Ok(meta)
+    }
+}

@@ -1,0 +1,123 @@
+//! The series-source seam: every data source (Parquet blocks, native TSDB blocks, later the
+//! receive head, a sidecar's Prometheus and remote StoreAPI endpoints) implements
+//! [`SeriesSource`], and the query layer merges and deduplicates across them.
+
+use crate::{Labels, Matcher, Result};
+use arrow::array::{Float64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use std::sync::{Arc, LazyLock};
+
+/// What to select: series matching all matchers with samples in `[min_time, max_time]` (ms,
+/// inclusive on both ends, as in Thanos's SeriesRequest).
+#[derive(Debug, Clone)]
+pub struct SelectRequest {
+    /// All must match.
+    pub matchers: Vec<Matcher>,
+    /// Earliest sample timestamp wanted (ms).
+    pub min_time: i64,
+    /// Latest sample timestamp wanted (ms).
+    pub max_time: i64,
+}
+
+impl SelectRequest {
+    /// Every series over all time.
+    pub fn all() -> Self {
+        SelectRequest { matchers: Vec::new(), min_time: i64::MIN, max_time: i64::MAX }
+    }
+}
+
+/// A batch of whole series: their label sets and their samples as one Arrow batch with the
+/// [`sample_schema`] (`series` indexes into `labels`; rows ordered by series, then time).
+#[derive(Debug, Clone)]
+pub struct SeriesBatch {
+    /// Label sets of the series in this batch, including the source's external labels.
+    pub labels: Vec<Labels>,
+    /// Columns `series` (u32 index into `labels`), `timestamp` (ms, UTC), `value` (f64).
+    pub samples: RecordBatch,
+}
+
+static SAMPLE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("series", DataType::UInt32, false),
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("value", DataType::Float64, false),
+    ]))
+});
+
+/// The schema of [`SeriesBatch::samples`].
+pub fn sample_schema() -> SchemaRef {
+    SAMPLE_SCHEMA.clone()
+}
+
+impl SeriesBatch {
+    /// Builds a batch from per-series sample vectors.
+    pub fn from_series(series: Vec<(Labels, Vec<i64>, Vec<f64>)>) -> Result<Self> {
+        let n: usize = series.iter().map(|s| s.1.len()).sum();
+        let mut idx = Vec::with_capacity(n);
+        let mut ts = Vec::with_capacity(n);
+        let mut vals = Vec::with_capacity(n);
+        let mut labels = Vec::with_capacity(series.len());
+        for (i, (l, t, v)) in series.into_iter().enumerate() {
+            idx.extend(std::iter::repeat_n(i as u32, t.len()));
+            ts.extend(t);
+            vals.extend(v);
+            labels.push(l);
+        }
+        let samples = RecordBatch::try_new(
+            sample_schema(),
+            vec![
+                Arc::new(UInt32Array::from(idx)),
+                Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
+                Arc::new(Float64Array::from(vals)),
+            ],
+        )?;
+        Ok(SeriesBatch { labels, samples })
+    }
+
+    /// Iterates `(labels, timestamps, values)` per series (a copy; for tests and small reads).
+    pub fn to_series(&self) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
+        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
+            self.labels.iter().map(|l| (l.clone(), Vec::new(), Vec::new())).collect();
+        let cols = self.samples.columns();
+        let (Some(idx), Some(ts), Some(vals)) = (
+            cols.first().and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
+            cols.get(1).and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()),
+            cols.get(2).and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
+        ) else {
+            return out;
+        };
+        for i in 0..self.samples.num_rows() {
+            if let Some(s) = out.get_mut(idx.value(i) as usize) {
+                s.1.push(ts.value(i));
+                s.2.push(vals.value(i));
+            }
+        }
+        out
+    }
+}
+
+/// A stream of series batches.
+pub type SeriesStream = BoxStream<'static, Result<SeriesBatch>>;
+
+/// A source of series: the one trait every store implements.
+#[async_trait]
+pub trait SeriesSource: Send + Sync + std::fmt::Debug {
+    /// Streams the series matching `req` with their samples inside the time range, in label
+    /// order ([`Labels::block_order`]) within the source. Series without samples in range are
+    /// left out.
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream>;
+
+    /// Label names of series matching `matchers` (all series when empty), sorted.
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
+
+    /// Values of label `name` among series matching `matchers`, sorted, without the empty value.
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
+
+    /// The time range `[min, max]` (ms) this source may hold samples for.
+    fn time_range(&self) -> (i64, i64);
+
+    /// The labels every series of this source carries (Thanos external labels).
+    fn external_labels(&self) -> &Labels;
+}

@@ -1,0 +1,23 @@
+//! Subcommands, one file each.
+
+mod tools;
+
+use clap::Subcommand;
+use std::process::ExitCode;
+
+/// Top-level subcommands (Thanos's names).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Utilities: import Prometheus blocks, inspect the bucket.
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
+}
+
+impl Command {
+    /// Runs the subcommand; the exit code reports partial failures.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Tools(t) => t.run().await,
+        }
+    }
+}

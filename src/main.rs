@@ -1,0 +1,38 @@
+//! `promlake`: the one binary. It parses the command line, wires the crates together and runs
+//! the chosen subcommand; each subcommand lives in its own file under `commands/`.
+
+mod commands;
+mod flags;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// promlake: Thanos rewritten as a columnar lakehouse. Prometheus history as Parquet in object
+/// storage, queried with PromQL and SQL.
+#[derive(Debug, Parser)]
+#[command(name = "promlake", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    log: flags::LogArgs,
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.log.init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli.command.run()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
