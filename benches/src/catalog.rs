@@ -594,7 +594,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         b.walk(&[], 0, lo, hi, step, p, q);
     }
     for (name, base) in [
-        ("go_memstats_alloc_bytes", 60_000.0),
+        ("go_gc_heap_allocs_bytes", 60_000.0),
         ("go_memstats_mallocs", 600.0),
         ("go_memstats_frees", 590.0),
     ] {

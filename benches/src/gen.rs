@@ -126,12 +126,59 @@ pub struct GenStats {
 
 /// Writes the OpenMetrics text for `cfg` to `out` (buffered internally) and flushes it.
 pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> Result<GenStats> {
+    let mut out = Some(out);
+    let stats = generate_split(cfg, None, |_, _| {
+        out.take()
+            .ok_or_else(|| std::io::Error::other("a single window asks for one writer"))
+    })?;
+    Ok(stats.into_iter().next().unwrap_or_default())
+}
+
+/// One output file of [`generate_split`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Index, from 0.
+    pub index: usize,
+    /// First millisecond covered (a multiple of the window length).
+    pub start_ms: i64,
+}
+
+/// Like [`generate`], but routes every sample to the file of its time window: `window_ms`
+/// aligned to the epoch, as promtool and Prometheus align blocks. Each file is a complete
+/// OpenMetrics document. `open` is called once per window, in order, before anything is written.
+///
+/// Splitting by block range lets one promtool run per 2h block parse only its own samples
+/// (promtool re-parses the whole input once per block) and lets several run in parallel.
+pub fn generate_split<W: Write>(
+    cfg: &GenConfig,
+    window_ms: Option<i64>,
+    mut open: impl FnMut(Window, usize) -> std::io::Result<W>,
+) -> Result<Vec<GenStats>> {
     cfg.validate()?;
-    let mut hosts = cfg.hosts();
-    let mut w = BufWriter::with_capacity(1 << 20, out);
-    let mut stats = GenStats::default();
     let steps = cfg.steps() as usize;
+    let last_ts = (1..=u64::from(cfg.hosts))
+        .map(|h| cfg.timestamp(h, steps as u64 - 1))
+        .max()
+        .unwrap_or(cfg.start_ms);
+    let (base, window_ms) = match window_ms {
+        Some(w) if w > 0 => (cfg.start_ms - cfg.start_ms.rem_euclid(w), w),
+        Some(w) => return Err(Error::Config(format!("window {w}ms must be positive"))),
+        None => (cfg.start_ms, last_ts - cfg.start_ms + 1),
+    };
+    let windows = ((last_ts - base) / window_ms + 1) as usize;
+    let mut sinks = Vec::with_capacity(windows);
+    for index in 0..windows {
+        let window = Window {
+            index,
+            start_ms: base + index as i64 * window_ms,
+        };
+        let w = open(window, windows).map_err(Error::Write)?;
+        sinks.push(BufWriter::with_capacity(1 << 20, w));
+    }
+    let mut stats = vec![GenStats::default(); windows];
+    let mut touched = vec![false; windows];
     let interval_s = cfg.interval_ms as f64 / 1000.0;
+    let mut hosts = cfg.hosts();
     let mut ts = vec![0i64; steps];
     let mut util = vec![0f64; steps];
     let mut line = Vec::with_capacity(512);
@@ -146,7 +193,9 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> Result<GenStats> {
         line.push(b' ');
         line.extend_from_slice(kind.as_bytes());
         line.push(b'\n');
-        write(&mut w, &line, &mut stats)?;
+        for (sink, st) in sinks.iter_mut().zip(&mut stats) {
+            write(sink, &line, st)?;
+        }
         for (h, host) in hosts.iter_mut().enumerate() {
             let Some(family) = host.families.get_mut(f) else {
                 continue;
@@ -157,7 +206,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> Result<GenStats> {
                 util[k] = host.profile.util(ts[k]);
             }
             for s in &mut family.series {
-                stats.series += 1;
+                touched.fill(false);
                 for k in 0..steps {
                     let step = Step {
                         k: k as u64,
@@ -172,14 +221,21 @@ pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> Result<GenStats> {
                     line.push(b' ');
                     push_timestamp(&mut line, ts[k]);
                     line.push(b'\n');
-                    write(&mut w, &line, &mut stats)?;
+                    let w = ((ts[k] - base) / window_ms) as usize;
+                    if !touched[w] {
+                        touched[w] = true;
+                        stats[w].series += 1;
+                    }
+                    stats[w].samples += 1;
+                    write(&mut sinks[w], &line, &mut stats[w])?;
                 }
-                stats.samples += steps as u64;
             }
         }
     }
-    write(&mut w, b"# EOF\n", &mut stats)?;
-    w.flush().map_err(Error::Write)?;
+    for (sink, st) in sinks.iter_mut().zip(&mut stats) {
+        write(sink, b"# EOF\n", st)?;
+        sink.flush().map_err(Error::Write)?;
+    }
     Ok(stats)
 }
 
@@ -217,7 +273,7 @@ pub fn push_fixed(out: &mut Vec<u8>, mantissa: u64, decimals: u8) {
         return;
     }
     let mut width = usize::from(decimals);
-    while frac % 10 == 0 {
+    while frac.is_multiple_of(10) {
         frac /= 10;
         width -= 1;
     }
@@ -250,7 +306,7 @@ pub fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
         _ => return Err(format!("duration {s:?} has unit {unit:?}; allowed: ms, s, m, h, d")),
     };
     let ms = n * unit_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > 1e15 {
+    if !(0.0..=1e15).contains(&ms) {
         return Err(format!("duration {s:?} is out of range"));
     }
     Ok(ms.round() as i64)

@@ -17,4 +17,4 @@ pub mod report;
 pub mod rng;
 
 pub use error::{Error, Result};
-pub use r#gen::{GenConfig, GenStats, generate};
+pub use r#gen::{GenConfig, GenStats, Window, generate, generate_split};

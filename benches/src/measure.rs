@@ -29,20 +29,60 @@ impl Usage {
 
 /// Runs `cmd` to completion, measuring it.
 pub fn run(cmd: &mut Command) -> std::io::Result<Usage> {
+    Ok(run_all(std::slice::from_mut(cmd), 1)?.usage)
+}
+
+/// What [`run_all`] measured.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The whole set: wall time from first spawn to last exit, summed CPU time, the largest
+    /// sampled peak RSS of any one command, and the first failing status (else a success).
+    pub usage: Usage,
+    /// Each command's exit status, by index.
+    pub statuses: Vec<ExitStatus>,
+}
+
+/// Runs every command, at most `parallel` at a time, starting them in index order.
+pub fn run_all(cmds: &mut [Command], parallel: usize) -> std::io::Result<Batch> {
+    struct Running {
+        index: usize,
+        child: std::process::Child,
+        status_path: String,
+    }
     let before = children_ticks();
     let start = Instant::now();
-    let mut child = cmd.spawn()?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_rss_bytes = None;
-    let status = loop {
-        if let Some(hwm) = read_hwm(&status_path) {
-            peak_rss_bytes = Some(peak_rss_bytes.map_or(hwm, |p: u64| p.max(hwm)));
+    let mut running: Vec<Running> = Vec::new();
+    let mut statuses: Vec<Option<ExitStatus>> = vec![None; cmds.len()];
+    let mut peak_rss_bytes: Option<u64> = None;
+    let mut next = 0;
+    while next < cmds.len() || !running.is_empty() {
+        while running.len() < parallel.max(1) && next < cmds.len() {
+            let child = cmds[next].spawn()?;
+            let status_path = format!("/proc/{}/status", child.id());
+            running.push(Running {
+                index: next,
+                child,
+                status_path,
+            });
+            next += 1;
         }
-        if let Some(status) = child.try_wait()? {
-            break status;
+        let mut i = 0;
+        while i < running.len() {
+            let r = &mut running[i];
+            if let Some(hwm) = read_hwm(&r.status_path) {
+                peak_rss_bytes = Some(peak_rss_bytes.map_or(hwm, |p| p.max(hwm)));
+            }
+            if let Some(status) = r.child.try_wait()? {
+                statuses[r.index] = Some(status);
+                running.swap_remove(i);
+            } else {
+                i += 1;
+            }
         }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+        if !running.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let wall = start.elapsed();
     let after = children_ticks();
     let hz = clock_ticks_per_second();
@@ -53,12 +93,22 @@ pub fn run(cmd: &mut Command) -> std::io::Result<Usage> {
         ),
         _ => (f64::NAN, f64::NAN),
     };
-    Ok(Usage {
-        status,
-        wall,
-        user_s,
-        sys_s,
-        peak_rss_bytes,
+    let statuses: Vec<ExitStatus> = statuses.into_iter().flatten().collect();
+    let status = statuses
+        .iter()
+        .find(|s| !s.success())
+        .or(statuses.last())
+        .copied()
+        .ok_or_else(|| std::io::Error::other("no command to run"))?;
+    Ok(Batch {
+        usage: Usage {
+            status,
+            wall,
+            user_s,
+            sys_s,
+            peak_rss_bytes,
+        },
+        statuses,
     })
 }
 
@@ -96,6 +146,16 @@ fn clock_ticks_per_second() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_a_batch_in_parallel_and_reports_the_failure() -> std::io::Result<()> {
+        let mut cmds: Vec<Command> = ["true", "false", "true"].into_iter().map(Command::new).collect();
+        let b = run_all(&mut cmds, 2)?;
+        assert_eq!(b.statuses.len(), 3);
+        assert!(!b.usage.status.success());
+        assert!(b.statuses[0].success() && !b.statuses[1].success());
+        Ok(())
+    }
 
     #[test]
     fn measures_a_busy_child() -> std::io::Result<()> {

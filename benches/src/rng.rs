@@ -80,8 +80,10 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(a.next_u64(), b.next_u64());
             let u = a.unit();
+            assert_eq!(u, b.unit());
             assert!((0.0..1.0).contains(&u));
             assert!(a.below(10) < 10);
+            b.next_u64();
         }
         assert_ne!(hash(&[1, 2]), hash(&[2, 1]));
     }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+pub use crate::chunks::ChunkRange;
 use crate::chunks::{ChunkReader, ENCODING_XOR, RawChunk, encoding_name};
 use crate::dumpfmt::format_labels;
 use crate::error::{Error, Result};
 use crate::index::IndexReader;
-pub use crate::chunks::ChunkRange;
 pub use crate::index::{ChunkMeta, SeriesEntry};
 use crate::io::{get_all, get_optional};
 use crate::meta::BlockMeta;
@@ -114,8 +114,11 @@ impl NativeBlock {
     pub async fn fetch_chunks(&self, series: &[&SeriesEntry]) -> Result<ChunkRange> {
         // Collected first: a borrowing iterator held across the await makes the future's
         // Send bound fail to resolve for callers.
-        let refs: Vec<u64> = series.iter().flat_map(|s| s.chunks.iter().map(|c| c.chunk_ref)).collect();
-        self.chunks.fetch(refs.into_iter()).await
+        let refs: Vec<u64> = series
+            .iter()
+            .flat_map(|s| s.chunks.iter().map(|c| c.chunk_ref))
+            .collect();
+        self.chunks.fetch(&refs).await
     }
 
     /// The raw, CRC-checked record of `chunk_ref` from `range`.

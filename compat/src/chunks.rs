@@ -87,7 +87,10 @@ impl ChunkRange {
     }
 
     fn find(&self, segment: u32, offset: u64) -> Option<(&Part, usize)> {
-        let i = self.parts.binary_search_by_key(&segment, |p| p.segment).ok()?;
+        let i = self
+            .parts
+            .binary_search_by_key(&segment, |p| p.segment)
+            .ok()?;
         let part = &self.parts[i];
         let rel = offset.checked_sub(part.start)?;
         let rel = usize::try_from(rel).ok()?;
@@ -159,7 +162,10 @@ impl ChunkReader {
         if off < SEGMENT_HEADER_LEN || off >= s.size {
             return Err(Error::corrupt(
                 s.path.as_ref(),
-                format!("chunk ref {chunk_ref:#x}: offset {off} outside the file of {} bytes", s.size),
+                format!(
+                    "chunk ref {chunk_ref:#x}: offset {off} outside the file of {} bytes",
+                    s.size
+                ),
             ));
         }
         Ok((seg, s, off))
@@ -167,15 +173,20 @@ impl ChunkReader {
 
     /// Fetches every chunk in `refs` with one ranged read per touched segment (plus one more
     /// if the last record runs past the read-ahead).
-    pub async fn fetch(&self, refs: impl IntoIterator<Item = u64>) -> Result<ChunkRange> {
+    pub async fn fetch(&self, refs: &[u64]) -> Result<ChunkRange> {
         let mut spans: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-        for r in refs {
+        for &r in refs {
             let (seg, _, off) = self.segment(r)?;
             let e = spans.entry(seg).or_insert((off, off));
             e.0 = e.0.min(off);
             e.1 = e.1.max(off);
         }
-        let parts = try_join_all(spans.into_iter().map(|(seg, (first, last))| self.fetch_span(seg, first, last))).await?;
+        let parts = try_join_all(
+            spans
+                .into_iter()
+                .map(|(seg, (first, last))| self.fetch_span(seg, first, last)),
+        )
+        .await?;
         Ok(ChunkRange { parts })
     }
 
@@ -225,16 +236,23 @@ impl ChunkReader {
             )
         })?;
         let b = &part.bytes[rel..];
-        let (len, n) = uvarint(b).map_err(|e| Error::corrupt(p, format!("chunk at offset {off}: length: {e}")))?;
+        let (len, n) = uvarint(b)
+            .map_err(|e| Error::corrupt(p, format!("chunk at offset {off}: length: {e}")))?;
         let body = usize::try_from(len)
             .ok()
             .and_then(|len| b.get(n..n.checked_add(len)?.checked_add(1)?))
             .ok_or_else(|| {
-                Error::corrupt(p, format!("chunk at offset {off} of length {len} runs past the end of the data"))
+                Error::corrupt(
+                    p,
+                    format!("chunk at offset {off} of length {len} runs past the end of the data"),
+                )
             })?;
-        let crc = b
-            .get(n + body.len()..n + body.len() + 4)
-            .ok_or_else(|| Error::corrupt(p, format!("chunk at offset {off}: checksum past the end of the data")))?;
+        let crc = b.get(n + body.len()..n + body.len() + 4).ok_or_else(|| {
+            Error::corrupt(
+                p,
+                format!("chunk at offset {off}: checksum past the end of the data"),
+            )
+        })?;
         let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
         check_crc(p, || format!("chunk at offset {off}"), body, stored)?;
         Ok(RawChunk {
@@ -247,7 +265,10 @@ impl ChunkReader {
 async fn check_header(store: &dyn ObjectStore, s: &Segment) -> Result<()> {
     let p = s.path.as_ref();
     if s.size < SEGMENT_HEADER_LEN {
-        return Err(Error::corrupt(p, format!("{} bytes is shorter than the segment header", s.size)));
+        return Err(Error::corrupt(
+            p,
+            format!("{} bytes is shorter than the segment header", s.size),
+        ));
     }
     let h = get_range_exact(store, &s.path, 0..SEGMENT_HEADER_LEN).await?;
     let magic = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);

@@ -5,8 +5,11 @@
 
 use std::fmt::Write as _;
 
+/// One parsed dump line: labels in order, value, timestamp (ms).
+pub type DumpLine = (Vec<(String, String)>, f64, i64);
+
 /// Parses one dump line into (labels in order, value, timestamp ms).
-pub fn parse_dump_line(line: &str) -> Result<(Vec<(String, String)>, f64, i64), String> {
+pub fn parse_dump_line(line: &str) -> Result<DumpLine, String> {
     let rest = line.trim_end_matches(['\n', '\r']);
     let mut s = rest
         .strip_prefix('{')
@@ -22,7 +25,9 @@ pub fn parse_dump_line(line: &str) -> Result<(Vec<(String, String)>, f64, i64), 
                 .strip_prefix(", ")
                 .ok_or_else(|| format!("expected ', ' between labels: {line:?}"))?;
         }
-        let eq = s.find('=').ok_or_else(|| format!("label without '=': {line:?}"))?;
+        let eq = s
+            .find('=')
+            .ok_or_else(|| format!("label without '=': {line:?}"))?;
         let name = &s[..eq];
         if name.is_empty() || name.contains([',', '}', ' ', '"']) {
             return Err(format!("bad label name {name:?} in {line:?}"));
@@ -31,7 +36,9 @@ pub fn parse_dump_line(line: &str) -> Result<(Vec<(String, String)>, f64, i64), 
         labels.push((name.to_owned(), value));
         s = r;
     }
-    let s = s.strip_prefix(' ').ok_or_else(|| format!("expected ' ' after labels: {line:?}"))?;
+    let s = s
+        .strip_prefix(' ')
+        .ok_or_else(|| format!("expected ' ' after labels: {line:?}"))?;
     let (v, t) = s
         .split_once(' ')
         .ok_or_else(|| format!("expected '<value> <timestamp>': {line:?}"))?;
@@ -51,7 +58,8 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
     while let Some((i, c)) = chars.next() {
         match c {
             '"' => {
-                let value = String::from_utf8(out).map_err(|e| format!("quoted string is not UTF-8: {e}"))?;
+                let value = String::from_utf8(out)
+                    .map_err(|e| format!("quoted string is not UTF-8: {e}"))?;
                 return Ok((value, &body[i + 1..]));
             }
             '\\' => {
@@ -60,7 +68,9 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
                     let mut v = 0u32;
                     for _ in 0..n {
                         let (_, h) = chars.next().ok_or("short hex escape")?;
-                        v = v * 16 + h.to_digit(16).ok_or_else(|| format!("bad hex digit {h:?}"))?;
+                        v = v * 16
+                            + h.to_digit(16)
+                                .ok_or_else(|| format!("bad hex digit {h:?}"))?;
                     }
                     Ok(v)
                 };
@@ -78,7 +88,8 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
                     'x' => out.push(hex(2)? as u8),
                     'u' | 'U' => {
                         let v = hex(if e == 'u' { 4 } else { 8 })?;
-                        let ch = char::from_u32(v).ok_or_else(|| format!("bad code point {v:#x}"))?;
+                        let ch =
+                            char::from_u32(v).ok_or_else(|| format!("bad code point {v:#x}"))?;
                         let mut buf = [0u8; 4];
                         out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                     }
@@ -86,7 +97,9 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
                         let mut v = e.to_digit(8).unwrap_or(0);
                         for _ in 0..2 {
                             let (_, d) = chars.next().ok_or("short octal escape")?;
-                            v = v * 8 + d.to_digit(8).ok_or_else(|| format!("bad octal digit {d:?}"))?;
+                            v = v * 8
+                                + d.to_digit(8)
+                                    .ok_or_else(|| format!("bad octal digit {d:?}"))?;
                         }
                         out.push(u8::try_from(v).map_err(|_| format!("octal escape {v} > 255"))?);
                     }
@@ -179,13 +192,19 @@ mod tests {
 
     #[test]
     fn parses_promtool_lines() {
-        let (l, v, t) =
-            parse_dump_line(r#"{__name__="http_requests_total", code="200", instance="a:9090"} 10 1700000060000"#)
-                .unwrap();
+        let (l, v, t) = parse_dump_line(
+            r#"{__name__="http_requests_total", code="200", instance="a:9090"} 10 1700000060000"#,
+        )
+        .unwrap();
         assert_eq!(l.len(), 3);
         assert_eq!(l[2], ("instance".to_owned(), "a:9090".to_owned()));
         assert_eq!((v, t), (10.0, 1_700_000_060_000));
-        for (text, want) in [("1e+06", 1e6), ("+Inf", f64::INFINITY), ("-Inf", f64::NEG_INFINITY), ("-0", -0.0)] {
+        for (text, want) in [
+            ("1e+06", 1e6),
+            ("+Inf", f64::INFINITY),
+            ("-Inf", f64::NEG_INFINITY),
+            ("-0", -0.0),
+        ] {
             let (_, v, _) = parse_dump_line(&format!("{{}} {text} -5")).unwrap();
             assert_eq!(v.to_bits(), want.to_bits(), "{text}");
         }
@@ -195,7 +214,18 @@ mod tests {
 
     #[test]
     fn go_quote_round_trips() {
-        for v in ["", "plain", "a\"b\\c", "tab\there\nnl", "\x01\x7f", "é ü 日本", "\u{200b}", "\u{e000}", "😀", "\u{10ffff}"] {
+        for v in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "tab\there\nnl",
+            "\x01\x7f",
+            "é ü 日本",
+            "\u{200b}",
+            "\u{e000}",
+            "😀",
+            "\u{10ffff}",
+        ] {
             let q = go_quote(v);
             let (back, rest) = parse_go_quoted(&q).unwrap();
             assert_eq!(back, v, "{q}");
@@ -203,12 +233,18 @@ mod tests {
         }
         assert_eq!(go_quote("a\"\n\x01\u{200b}é"), r#""a\"\n\x01\u200bé""#);
         assert_eq!(go_quote("\u{f0000}"), r#""\U000f0000""#);
-        assert_eq!(parse_go_quoted(r#""\101\x42\u0043\U00000044" tail"#).unwrap(), ("ABCD".to_owned(), " tail"));
+        assert_eq!(
+            parse_go_quoted(r#""\101\x42\u0043\U00000044" tail"#).unwrap(),
+            ("ABCD".to_owned(), " tail")
+        );
     }
 
     #[test]
     fn format_labels_matches_prometheus() {
-        let l = vec![("__name__".to_owned(), "up".to_owned()), ("le".to_owned(), "+Inf".to_owned())];
+        let l = vec![
+            ("__name__".to_owned(), "up".to_owned()),
+            ("le".to_owned(), "+Inf".to_owned()),
+        ];
         let s = format_labels(&l);
         assert_eq!(s, r#"{__name__="up", le="+Inf"}"#);
         assert_eq!(parse_dump_line(&format!("{s} 1 2")).unwrap().0, l);
@@ -217,7 +253,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_lines() {
-        for bad in ["", "x", "{a=1} 1 2", "{a=\"1\"}1 2", "{a=\"1\" 1 2", "{a=\"1\"} x 2", "{a=\"1\"} 1", "{a=\"\\q\"} 1 2"] {
+        for bad in [
+            "",
+            "x",
+            "{a=1} 1 2",
+            "{a=\"1\"}1 2",
+            "{a=\"1\" 1 2",
+            "{a=\"1\"} x 2",
+            "{a=\"1\"} 1",
+            "{a=\"\\q\"} 1 2",
+        ] {
             assert!(parse_dump_line(bad).is_err(), "{bad:?}");
         }
     }

@@ -44,4 +44,22 @@ mod send_sync {
         assert_send_sync::<super::ChunkRange>();
         assert_send_sync::<super::Error>();
     }
+
+    fn is_send<T: Send>(_: T) {}
+
+    /// Compile-time check: the async API can be driven from any thread (rayon + block_on).
+    #[expect(dead_code, reason = "only needs to type-check")]
+    fn block_futures_are_send(b: &super::NativeBlock, s: &[&super::SeriesEntry]) {
+        is_send(b.fetch_chunks(s));
+        is_send(b.postings("a", "b"));
+    }
+
+    #[test]
+    fn open_and_discover_futures_are_send() {
+        let store: std::sync::Arc<dyn object_store::ObjectStore> =
+            std::sync::Arc::new(object_store::memory::InMemory::new());
+        let dir = object_store::path::Path::from("x");
+        is_send(super::NativeBlock::open(store.clone(), &dir));
+        is_send(super::discover_blocks(store.as_ref(), &dir));
+    }
 }

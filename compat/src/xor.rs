@@ -330,7 +330,8 @@ impl BitWriter {
             *last |= byt >> (8 - self.count);
         }
         // Go: `byt << count` on a byte, which is 0 when count == 8.
-        self.stream.push(((u32::from(byt) << self.count) & 0xff) as u8);
+        self.stream
+            .push(((u32::from(byt) << self.count) & 0xff) as u8);
     }
 
     fn write_bits(&mut self, u: u64, nbits: u32) {
@@ -408,7 +409,10 @@ impl XorEncoder {
     /// If the chunk is already full ([`Self::is_full`]); use [`Self::try_append`] to get an error.
     #[track_caller]
     pub fn append(&mut self, t: i64, v: f64) {
-        assert!(!self.is_full(), "XOR chunk already holds {MAX_SAMPLES} samples");
+        assert!(
+            !self.is_full(),
+            "XOR chunk already holds {MAX_SAMPLES} samples"
+        );
         self.append_unchecked(t, v);
     }
 

@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 /// Series (Go-formatted label set) → samples as (timestamp ms, value bits).
 pub type Samples = BTreeMap<String, Vec<(i64, u64)>>;
 
+/// Go's math.NaN() bit pattern.
+pub const GO_NAN: u64 = 0x7ff8_0000_0000_0001;
+
 /// The real Prometheus 2.42 blocks shipped with the project.
 pub fn tiny_blocks() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tsdb-blocks/tiny")
@@ -43,7 +46,11 @@ pub fn parse_dump(text: &str) -> Samples {
     let mut out = Samples::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (labels, v, t) = parse_dump_line(line).unwrap_or_else(|e| panic!("bad dump line {line:?}: {e}"));
-        out.entry(format_labels(&labels)).or_default().push((t, v.to_bits()));
+        // The text says only "NaN"; the NaN that promtool stores when it parses "NaN" is Go's
+        // math.NaN(), 0x7ff8000000000001. (Staleness markers never occur in promtool-written
+        // blocks.)
+        let bits = if v.is_nan() { GO_NAN } else { v.to_bits() };
+        out.entry(format_labels(&labels)).or_default().push((t, bits));
     }
     for s in out.values_mut() {
         s.sort();

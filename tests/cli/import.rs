@@ -165,7 +165,7 @@ fn promtool_written_blocks_import_bit_exact() {
     assert_same(&actual, &expected);
     // The special values survived bit for bit.
     let temp = &actual["{__name__=\"app_temperature\", room=\"attic\"}"];
-    assert!(f64::from_bits(temp[100].1).is_nan());
+    assert_eq!(temp[100].1, GO_NAN);
     assert_eq!(f64::from_bits(temp[101].1), f64::INFINITY);
 }
 

@@ -1,8 +1,13 @@
 //! `promlake-bench convert`: the TSDB → Parquet conversion benchmark.
 //!
 //! ```text
-//! generate ──► DIR/data.om ──promtool──► DIR/native/<ULID>/ ──promlake tools import──► DIR/lake/<ULID>/
+//! generate ──► DIR/om/wNNNN.om ──promtool ×jobs──► DIR/native/<ULID>/ ──promlake tools import──► DIR/lake/<ULID>/
 //! ```
+//!
+//! The data is written as one OpenMetrics file per 2h block range, because promtool re-parses
+//! its whole input once per block it cuts; one promtool per file (several in parallel) yields
+//! the same 2h blocks many times faster. With `--max-block-duration` a single file and a single
+//! promtool are used instead.
 //!
 //! The import runs as a child process; its CPU time comes from this process's reaped-children
 //! counters. Both block sets are then summed from their `meta.json` stats and file sizes.
@@ -15,6 +20,7 @@ use anyhow::{Context, bail, ensure};
 use promlake_benches::blocks::{self, BlocksSummary};
 use promlake_benches::measure::{self, Usage};
 use promlake_benches::report::{ConvertReport, Side, Timing};
+use promlake_benches::{GenConfig, GenStats, generate_split};
 
 use super::DataArgs;
 
@@ -37,10 +43,13 @@ pub struct Args {
     /// Passed to promtool as --max-block-duration (e.g. 24h); by default promtool cuts 2h blocks.
     #[arg(long, env = "PROMLAKE_BENCH_MAX_BLOCK_DURATION")]
     pub max_block_duration: Option<String>,
+    /// promtool processes to run at once (default: the number of CPUs).
+    #[arg(long, env = "PROMLAKE_BENCH_JOBS")]
+    pub jobs: Option<usize>,
     /// Reuse DIR/native when it was built from the same data flags (skips gen and promtool).
     #[arg(long, env = "PROMLAKE_BENCH_REUSE", default_value_t = false)]
     pub reuse: bool,
-    /// Keep DIR/data.om after promtool has read it.
+    /// Keep DIR/om/*.om after promtool has read them.
     #[arg(long, env = "PROMLAKE_BENCH_KEEP_INPUT", default_value_t = false)]
     pub keep_input: bool,
     /// Print the report as JSON instead of text.
@@ -70,8 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let native = work.join("native");
+    let parts = work.join("native.parts");
     let lake = work.join("lake");
-    let input = work.join("data.om");
+    let om = work.join("om");
     let stamp = work.join("native.params.json");
     let params = serde_json::json!({
         "hosts": cfg.hosts, "duration_ms": cfg.duration_ms, "interval_ms": cfg.interval_ms,
@@ -83,36 +93,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reused = args.reuse
         && native.is_dir()
         && std::fs::read_to_string(&stamp).is_ok_and(|s| s == params);
-    let (mut generate, mut promtool, mut om_bytes, mut gen_samples, mut gen_series) = (None, None, 0, None, 0);
+    let mut built = None;
     if reused {
         eprintln!("reusing {} (built from the same data flags)", native.display());
     } else {
-        remove(&stamp)?;
-        remove(&native)?;
-        eprintln!("generating {} hosts x {} h into {}", cfg.hosts, args.data.hours, input.display());
-        let start = Instant::now();
-        let file = std::fs::File::create(&input).with_context(|| format!("creating {}", input.display()))?;
-        let stats = promlake_benches::generate(&cfg, file)?;
-        let wall_s = start.elapsed().as_secs_f64();
-        generate = Some(Timing {
-            wall_s,
-            cpu_s: wall_s,
-            peak_rss_bytes: None,
-        });
-        (om_bytes, gen_samples, gen_series) = (stats.bytes, Some(stats.samples), stats.series);
-        eprintln!("running {} tsdb create-blocks-from openmetrics", args.promtool.display());
-        let mut cmd = Command::new(&args.promtool);
-        cmd.args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"]);
-        if let Some(d) = &args.max_block_duration {
-            cmd.arg(format!("--max-block-duration={d}"));
+        for p in [&stamp, &native, &parts, &om] {
+            remove(p)?;
         }
-        cmd.arg(&input).arg(&native);
-        promtool = Some(timing(&checked(&mut cmd, "promtool")?));
-        if !args.keep_input {
-            remove(&input)?;
-        }
+        built = Some(build_native(&args, &cfg, &om, &parts, &native)?);
         std::fs::write(&stamp, &params).with_context(|| format!("writing {}", stamp.display()))?;
     }
+    let (generate, promtool, om_bytes, gen_samples, gen_series) = match built {
+        Some(b) => (Some(b.generate), Some(b.promtool), b.stats.bytes, Some(b.stats.samples), b.stats.series),
+        None => (None, None, 0, None, 0),
+    };
 
     let native_sum = blocks::summarize(&native)?;
     ensure!(native_sum.blocks > 0, "promtool wrote no blocks into {}", native.display());
@@ -141,7 +135,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         interval_s: cfg.interval_ms as f64 / 1000.0,
         seed: cfg.seed,
         samples: native_sum.samples,
-        series: if gen_series > 0 { gen_series } else { native_series(&native_sum) },
+        // Reused blocks only know per-block series counts, which overcount series spanning blocks.
+        series: if gen_series > 0 { gen_series } else { native_sum.series },
         openmetrics_bytes: om_bytes,
         generate,
         promtool,
@@ -163,10 +158,106 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Series of the data: with several 2h blocks each series is counted once per block, so this
-/// is an upper bound; exact when generated in this run.
-fn native_series(s: &BlocksSummary) -> u64 {
-    s.series
+/// What building the native blocks measured.
+struct Built {
+    stats: GenStats,
+    generate: Timing,
+    promtool: Timing,
+}
+
+/// Generates the OpenMetrics files and runs promtool on them, leaving the blocks in `native`.
+fn build_native(args: &Args, cfg: &GenConfig, om: &Path, parts: &Path, native: &Path) -> anyhow::Result<Built> {
+    for d in [om, parts, native] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    // promtool's default block range; a user-chosen range gets one file and one promtool.
+    let window = args.max_block_duration.is_none().then_some(2 * 3_600_000);
+    eprintln!(
+        "generating {} hosts x {} h @ {} ms into {}",
+        cfg.hosts,
+        args.data.hours,
+        cfg.interval_ms,
+        om.display()
+    );
+    let start = Instant::now();
+    let mut files = Vec::new();
+    let per_window = generate_split(cfg, window, |w, _| {
+        let path = om.join(format!("w{:04}.om", w.index));
+        let file = std::fs::File::create(&path)?;
+        files.push(path);
+        Ok(file)
+    })?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let stats = GenStats {
+        series: per_window.iter().map(|s| s.series).max().unwrap_or(0),
+        samples: per_window.iter().map(|s| s.samples).sum(),
+        bytes: per_window.iter().map(|s| s.bytes).sum(),
+    };
+    let generate = Timing {
+        wall_s,
+        cpu_s: wall_s,
+        peak_rss_bytes: None,
+    };
+
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!(
+        "running {} tsdb create-blocks-from openmetrics on {} file(s), {jobs} at a time",
+        args.promtool.display(),
+        files.len()
+    );
+    let mut cmds: Vec<Command> = files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let mut cmd = Command::new(&args.promtool);
+            cmd.args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"]);
+            if let Some(d) = &args.max_block_duration {
+                cmd.arg(format!("--max-block-duration={d}"));
+            }
+            cmd.arg(file).arg(parts.join(format!("w{i:04}")));
+            cmd.stdin(Stdio::null()).stdout(std::io::stderr());
+            cmd
+        })
+        .collect();
+    let batch = measure::run_all(&mut cmds, jobs).context("starting promtool")?;
+    if let Some(i) = batch.statuses.iter().position(|s| !s.success()) {
+        bail!(
+            "promtool failed with {} on {}: {:?}",
+            batch.statuses[i],
+            files[i].display(),
+            cmds[i]
+        );
+    }
+    // Gather every block into one data directory.
+    for part in read_dir(parts)? {
+        for block in read_dir(&part)? {
+            if let Some(name) = block.file_name() {
+                let to = native.join(name);
+                std::fs::rename(&block, &to)
+                    .with_context(|| format!("moving {} to {}", block.display(), to.display()))?;
+            }
+        }
+    }
+    remove(parts)?;
+    if !args.keep_input {
+        remove(om)?;
+    }
+    Ok(Built {
+        stats,
+        generate,
+        promtool: timing(&batch.usage),
+    })
+}
+
+fn read_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        out.push(entry.with_context(|| format!("listing {}", dir.display()))?.path());
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn check_lake(native: &BlocksSummary, lake: &BlocksSummary, dir: &Path) -> anyhow::Result<()> {
