@@ -17,7 +17,7 @@ use promlake_compat::tombstones::{Interval, Tombstones};
 use promlake_compat::xor::{XorDecoder, XorEncoder, decode_xor_into};
 use promlake_compat::{Error, NativeBlock, SeriesEntry, discover_blocks};
 
-const TINY: &str = "/work/shared/tsdb-blocks/tiny";
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/tsdb-blocks/tiny");
 const BLOCK: &str = "01M8AXQ5BJNE0SYE3RJCX48A98";
 
 type Labels = Vec<(String, String)>;

@@ -15,7 +15,7 @@ pub const GO_NAN: u64 = 0x7ff8_0000_0000_0001;
 
 /// The real Prometheus 2.42 blocks shipped with the project.
 pub fn tiny_blocks() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tsdb-blocks/tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tsdb-blocks/tiny")
 }
 
 /// Runs `promlake ARGS...` with extra environment.

@@ -48,11 +48,11 @@ async fn discover(path: &str) -> Result<Vec<NativeBlockRef>> {
         let (store, _) = BucketConfig::from_url(path).build()?;
         (store, path.trim_end_matches('/').to_string())
     } else {
-        let meta = std::fs::metadata(path).with_context(|| format!("{path}"))?;
+        let meta = std::fs::metadata(path).with_context(|| path.to_string())?;
         if !meta.is_dir() {
             bail!("{path}: not a directory (expected a Prometheus data dir or a block dir)");
         }
-        let fs = LocalFileSystem::new_with_prefix(path).with_context(|| format!("{path}"))?;
+        let fs = LocalFileSystem::new_with_prefix(path).with_context(|| path.to_string())?;
         (Arc::new(fs), path.trim_end_matches('/').to_string())
     };
     let dirs = promlake_compat::block::discover_blocks(store.as_ref(), &Path::default())
