@@ -75,7 +75,10 @@ pub fn read_stats(meta: &Path) -> Result<(u64, u64)> {
 
 fn add_sizes(path: &Path, kind: Option<&str>, sum: &mut BlocksSummary) -> Result<()> {
     for entry in read_dir(path)? {
-        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let kind = kind.map_or_else(|| file_kind(&name), str::to_string);
         let md = std::fs::metadata(&entry).map_err(|source| Error::Io {
             path: entry.clone(),
@@ -111,7 +114,10 @@ mod tests {
         for (ulid, samples) in [("01A", 10), ("01B", 32)] {
             let b = dir.path().join(ulid);
             std::fs::create_dir_all(b.join("chunks")).map_err(Error::Write)?;
-            w(b.join("meta.json"), &format!(r#"{{"stats":{{"numSamples":{samples},"numSeries":2}}}}"#))?;
+            w(
+                b.join("meta.json"),
+                &format!(r#"{{"stats":{{"numSamples":{samples},"numSeries":2}}}}"#),
+            )?;
             w(b.join("index"), "12345")?;
             w(b.join("chunks/000001"), "123")?;
             w(b.join("samples.0001.parquet"), "1")?;

@@ -35,7 +35,9 @@ impl fmt::Display for Error {
             Error::Config(msg) => write!(f, "invalid generator config: {msg}"),
             Error::Write(e) => write!(f, "writing generated data: {e}"),
             Error::Io { path, source } => write!(f, "reading {}: {source}", path.display()),
-            Error::Meta { path, reason } => write!(f, "bad block meta {}: {reason}", path.display()),
+            Error::Meta { path, reason } => {
+                write!(f, "bad block meta {}: {reason}", path.display())
+            }
         }
     }
 }

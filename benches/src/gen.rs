@@ -57,7 +57,10 @@ impl GenConfig {
             return Err(Error::Config("hosts is 0; need at least 1".into()));
         }
         if self.interval_ms < 1000 {
-            return Err(Error::Config(format!("interval {}ms is below 1s", self.interval_ms)));
+            return Err(Error::Config(format!(
+                "interval {}ms is below 1s",
+                self.interval_ms
+            )));
         }
         if self.duration_ms < self.interval_ms {
             return Err(Error::Config(format!(
@@ -72,10 +75,16 @@ impl GenConfig {
             )));
         }
         if !(0.0..=1.0).contains(&self.jitter_hosts) {
-            return Err(Error::Config(format!("jitter host share {} is outside [0, 1]", self.jitter_hosts)));
+            return Err(Error::Config(format!(
+                "jitter host share {} is outside [0, 1]",
+                self.jitter_hosts
+            )));
         }
         if self.start_ms < 0 {
-            return Err(Error::Config(format!("start {}ms is before the epoch", self.start_ms)));
+            return Err(Error::Config(format!(
+                "start {}ms is before the epoch",
+                self.start_ms
+            )));
         }
         Ok(())
     }
@@ -94,7 +103,8 @@ impl GenConfig {
     pub fn timestamp(&self, host: u64, k: u64) -> i64 {
         let base = self.start_ms + k as i64 * self.interval_ms;
         if self.host_jitters(host) {
-            base + (hash(&[self.seed, host, k, 0x7177]) % (u64::from(self.jitter_max_ms) + 1)) as i64
+            base + (hash(&[self.seed, host, k, 0x7177]) % (u64::from(self.jitter_max_ms) + 1))
+                as i64
         } else {
             base
         }
@@ -184,7 +194,12 @@ pub fn generate_split<W: Write>(
     let mut line = Vec::with_capacity(512);
     let families: Vec<(String, &'static str)> = hosts
         .first()
-        .map(|h| h.families.iter().map(|f| (f.name.clone(), f.kind.as_str())).collect())
+        .map(|h| {
+            h.families
+                .iter()
+                .map(|f| (f.name.clone(), f.kind.as_str()))
+                .collect()
+        })
         .unwrap_or_default();
     for (f, (name, kind)) in families.iter().enumerate() {
         line.clear();
@@ -200,7 +215,10 @@ pub fn generate_split<W: Write>(
             let Some(family) = host.families.get_mut(f) else {
                 continue;
             };
-            debug_assert_eq!(&family.name, name, "hosts must list families in the same order");
+            debug_assert_eq!(
+                &family.name, name,
+                "hosts must list families in the same order"
+            );
             for k in 0..steps {
                 ts[k] = cfg.timestamp(h as u64 + 1, k as u64);
                 util[k] = host.profile.util(ts[k]);
@@ -292,7 +310,9 @@ pub fn push_timestamp(out: &mut Vec<u8>, ts_ms: i64) {
 /// Parses a duration such as `500ms`, `15s`, `1m`, `2h`, `7d` or `1.5h` into milliseconds.
 pub fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -303,7 +323,11 @@ pub fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
         "m" => 60_000.0,
         "h" => 3_600_000.0,
         "d" => 86_400_000.0,
-        _ => return Err(format!("duration {s:?} has unit {unit:?}; allowed: ms, s, m, h, d")),
+        _ => {
+            return Err(format!(
+                "duration {s:?} has unit {unit:?}; allowed: ms, s, m, h, d"
+            ));
+        }
     };
     let ms = n * unit_ms;
     if !(0.0..=1e15).contains(&ms) {

@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn runs_a_batch_in_parallel_and_reports_the_failure() -> std::io::Result<()> {
-        let mut cmds: Vec<Command> = ["true", "false", "true"].into_iter().map(Command::new).collect();
+        let mut cmds: Vec<Command> = ["true", "false", "true"]
+            .into_iter()
+            .map(Command::new)
+            .collect();
         let b = run_all(&mut cmds, 2)?;
         assert_eq!(b.statuses.len(), 3);
         assert!(!b.usage.status.success());

@@ -122,7 +122,14 @@ impl Model {
     }
 
     /// A walk starting uniformly in `[lo, hi)`.
-    pub fn walk(rng: &mut SplitMix64, lo: f64, hi: f64, step: f64, p_move: f64, quantum: u64) -> Self {
+    pub fn walk(
+        rng: &mut SplitMix64,
+        lo: f64,
+        hi: f64,
+        step: f64,
+        p_move: f64,
+        quantum: u64,
+    ) -> Self {
         Model::Walk {
             v: rng.range(lo, hi).round(),
             step,
@@ -201,7 +208,9 @@ impl Model {
                 let inc = match *part {
                     HistPart::Bucket(frac) => (n * frac + unit_of(mix(h))).floor().min(n),
                     HistPart::Count => n,
-                    HistPart::Sum { mean_us } => (n * mean_us * (0.7 + 0.6 * unit_of(mix(h ^ 1)))).round(),
+                    HistPart::Sum { mean_us } => {
+                        (n * mean_us * (0.7 + 0.6 * unit_of(mix(h ^ 1)))).round()
+                    }
                 };
                 *acc += inc as u64;
                 *acc
@@ -253,8 +262,15 @@ mod tests {
             .collect();
         for step in steps(500) {
             let vals: Vec<u64> = models.iter_mut().map(|m| m.next(&mut rng, &step)).collect();
-            assert!(vals.windows(2).take(les.len() - 1).all(|w| w[0] <= w[1]), "{vals:?}");
-            assert_eq!(vals[les.len() - 1], vals[les.len()], "+Inf bucket equals _count");
+            assert!(
+                vals.windows(2).take(les.len() - 1).all(|w| w[0] <= w[1]),
+                "{vals:?}"
+            );
+            assert_eq!(
+                vals[les.len() - 1],
+                vals[les.len()],
+                "+Inf bucket equals _count"
+            );
         }
     }
 }

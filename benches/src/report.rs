@@ -17,7 +17,8 @@ pub const TARGET_SAMPLES_PER_CPU_S: f64 = 10e6;
 pub struct Timing {
     /// Wall-clock seconds.
     pub wall_s: f64,
-    /// User plus system CPU seconds (of the child, for child processes).
+    /// User plus system CPU seconds: of the children for child processes (summed over parallel
+    /// promtools); equal to the wall time for the single-threaded in-process generator.
     pub cpu_s: f64,
     /// Peak resident memory of the child in bytes, where sampled.
     pub peak_rss_bytes: Option<u64>,

@@ -120,8 +120,12 @@ fn import_one(
 ) -> Result<BlockOutcome> {
     let block = rt.block_on(NativeBlock::open(src.store.clone(), &src.dir))?;
     let meta = block.meta();
-    let id = Ulid::from_string(&meta.ulid)
-        .map_err(|e| Error::format(format!("{}/meta.json", src.display), format!("ulid {:?}: {e}", meta.ulid)))?;
+    let id = Ulid::from_string(&meta.ulid).map_err(|e| {
+        Error::format(
+            format!("{}/meta.json", src.display),
+            format!("ulid {:?}: {e}", meta.ulid),
+        )
+    })?;
     if rt.block_on(bucket.has_block(&id))? {
         return Ok(BlockOutcome::Skipped { id });
     }
@@ -131,11 +135,18 @@ fn import_one(
     let mut new_meta = meta.clone();
     let thanos = new_meta.thanos.get_or_insert_with(Default::default);
     let external = Labels::from_pairs(thanos.labels.clone()).merged(&opts.labels);
-    thanos.labels = external.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+    thanos.labels = external
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
     thanos.version = 1;
     thanos.source = "import".to_string();
     thanos.segment_files.clear();
-    let (num_series, num_samples, parquet_bytes) = (written.num_series, written.num_samples, written.size_bytes());
+    let (num_series, num_samples, parquet_bytes) = (
+        written.num_series,
+        written.num_samples,
+        written.size_bytes(),
+    );
     rt.block_on(async {
         match written.upload(bucket, &id, new_meta).await {
             Ok(_) => Ok(()),
@@ -146,7 +157,13 @@ fn import_one(
             }
         }
     })?;
-    Ok(BlockOutcome::Imported { id, num_series, num_samples, native_bytes: block.size_bytes(), parquet_bytes })
+    Ok(BlockOutcome::Imported {
+        id,
+        num_series,
+        num_samples,
+        native_bytes: block.size_bytes(),
+        parquet_bytes,
+    })
 }
 
 /// Converts one open native block into a locally staged Parquet block. Call it off the async
@@ -158,7 +175,10 @@ pub fn convert_block(
     progress: &dyn ImportProgress,
 ) -> Result<crate::parquet::WrittenBlock> {
     let all = block.series();
-    let labels: Vec<Labels> = all.iter().map(|s| Labels::from_pairs(s.labels.iter().cloned())).collect();
+    let labels: Vec<Labels> = all
+        .iter()
+        .map(|s| Labels::from_pairs(s.labels.iter().cloned()))
+        .collect();
     let mut order: Vec<usize> = (0..all.len()).collect();
     order.sort_by(|&a, &b| labels[a].block_order(&labels[b]));
 
@@ -167,7 +187,9 @@ pub fn convert_block(
     while start < order.len() {
         let mut end = start;
         let mut chunks = 0;
-        while end < order.len() && (end == start || chunks + all[order[end]].chunks.len() <= BATCH_CHUNKS) {
+        while end < order.len()
+            && (end == start || chunks + all[order[end]].chunks.len() <= BATCH_CHUNKS)
+        {
             chunks += all[order[end]].chunks.len();
             end += 1;
         }

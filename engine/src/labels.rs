@@ -22,10 +22,15 @@ pub struct Labels(Vec<Label>);
 impl Labels {
     /// Builds a label set from pairs in any order; later duplicates replace earlier ones and
     /// empty values are dropped (Prometheus semantics: an empty label is an absent label).
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs
             .into_iter()
-            .map(|(n, v)| Label { name: n.into(), value: v.into() })
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out: Vec<Label> = Vec::with_capacity(v.len());
@@ -76,7 +81,8 @@ impl Labels {
             .then_with(|| {
                 let a = self.0.iter().filter(|l| l.name != METRIC_NAME);
                 let b = other.0.iter().filter(|l| l.name != METRIC_NAME);
-                a.map(|l| (&l.name, &l.value)).cmp(b.map(|l| (&l.name, &l.value)))
+                a.map(|l| (&l.name, &l.value))
+                    .cmp(b.map(|l| (&l.name, &l.value)))
             })
     }
 

@@ -69,10 +69,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let work = match &args.work_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?
+            dir.canonicalize()
+                .with_context(|| format!("resolving {}", dir.display()))?
         }
         None => {
-            let t = tempfile::Builder::new().prefix("promlake-bench-").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("promlake-bench-")
+                .tempdir()?;
             let p = t.path().to_path_buf();
             _temp = t;
             p
@@ -87,29 +90,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "hosts": cfg.hosts, "duration_ms": cfg.duration_ms, "interval_ms": cfg.interval_ms,
         "seed": cfg.seed, "start_ms": cfg.start_ms, "jitter_max_ms": cfg.jitter_max_ms,
         "jitter_hosts": cfg.jitter_hosts, "max_block_duration": args.max_block_duration,
-    })
-    .to_string();
+    });
 
-    let reused = args.reuse
-        && native.is_dir()
-        && std::fs::read_to_string(&stamp).is_ok_and(|s| s == params);
-    let mut built = None;
-    if reused {
-        eprintln!("reusing {} (built from the same data flags)", native.display());
-    } else {
-        for p in [&stamp, &native, &parts, &om] {
-            remove(p)?;
+    // The stamp records the data flags and the generated series count of DIR/native.
+    let stamped_series = std::fs::read(&stamp)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|v| v.get("params") == Some(&params))
+        .and_then(|v| v.get("series").and_then(serde_json::Value::as_u64));
+    let (generate, promtool, om_bytes, gen_samples, series) = match stamped_series {
+        Some(series) if args.reuse && native.is_dir() => {
+            eprintln!(
+                "reusing {} (built from the same data flags)",
+                native.display()
+            );
+            (None, None, 0, None, series)
         }
-        built = Some(build_native(&args, &cfg, &om, &parts, &native)?);
-        std::fs::write(&stamp, &params).with_context(|| format!("writing {}", stamp.display()))?;
-    }
-    let (generate, promtool, om_bytes, gen_samples, gen_series) = match built {
-        Some(b) => (Some(b.generate), Some(b.promtool), b.stats.bytes, Some(b.stats.samples), b.stats.series),
-        None => (None, None, 0, None, 0),
+        _ => {
+            for p in [&stamp, &native, &parts, &om] {
+                remove(p)?;
+            }
+            let b = build_native(&args, &cfg, &om, &parts, &native)?;
+            let record = serde_json::json!({ "params": params, "series": b.stats.series });
+            std::fs::write(&stamp, record.to_string())
+                .with_context(|| format!("writing {}", stamp.display()))?;
+            (
+                Some(b.generate),
+                Some(b.promtool),
+                b.stats.bytes,
+                Some(b.stats.samples),
+                b.stats.series,
+            )
+        }
     };
 
     let native_sum = blocks::summarize(&native)?;
-    ensure!(native_sum.blocks > 0, "promtool wrote no blocks into {}", native.display());
+    ensure!(
+        native_sum.blocks > 0,
+        "promtool wrote no blocks into {}",
+        native.display()
+    );
     if let Some(n) = gen_samples {
         ensure!(
             native_sum.samples == n,
@@ -121,9 +141,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     remove(&lake)?;
     std::fs::create_dir_all(&lake).with_context(|| format!("creating {}", lake.display()))?;
     let bucket = format!("file://{}", lake.display());
-    eprintln!("running {} tools import --bucket {bucket} {}", promlake.display(), native.display());
+    eprintln!(
+        "running {} tools import --bucket {bucket} {}",
+        promlake.display(),
+        native.display()
+    );
     let mut cmd = Command::new(&promlake);
-    cmd.args(["tools", "import", "--bucket", &bucket]).arg(&native);
+    cmd.args(["tools", "import", "--bucket", &bucket])
+        .arg(&native);
     let convert = timing(&checked(&mut cmd, "promlake tools import")?);
 
     let lake_sum = blocks::summarize(&lake)?;
@@ -135,8 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         interval_s: cfg.interval_ms as f64 / 1000.0,
         seed: cfg.seed,
         samples: native_sum.samples,
-        // Reused blocks only know per-block series counts, which overcount series spanning blocks.
-        series: if gen_series > 0 { gen_series } else { native_sum.series },
+        series,
         openmetrics_bytes: om_bytes,
         generate,
         promtool,
@@ -166,7 +190,13 @@ struct Built {
 }
 
 /// Generates the OpenMetrics files and runs promtool on them, leaving the blocks in `native`.
-fn build_native(args: &Args, cfg: &GenConfig, om: &Path, parts: &Path, native: &Path) -> anyhow::Result<Built> {
+fn build_native(
+    args: &Args,
+    cfg: &GenConfig,
+    om: &Path,
+    parts: &Path,
+    native: &Path,
+) -> anyhow::Result<Built> {
     for d in [om, parts, native] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
@@ -254,7 +284,11 @@ fn build_native(args: &Args, cfg: &GenConfig, om: &Path, parts: &Path, native: &
 fn read_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        out.push(entry.with_context(|| format!("listing {}", dir.display()))?.path());
+        out.push(
+            entry
+                .with_context(|| format!("listing {}", dir.display()))?
+                .path(),
+        );
     }
     out.sort();
     Ok(out)
@@ -262,7 +296,10 @@ fn read_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn check_lake(native: &BlocksSummary, lake: &BlocksSummary, dir: &Path) -> anyhow::Result<()> {
     if lake.blocks == 0 {
-        bail!("promlake tools import exited 0 but wrote no block (no */meta.json) under {}", dir.display());
+        bail!(
+            "promlake tools import exited 0 but wrote no block (no */meta.json) under {}",
+            dir.display()
+        );
     }
     if lake.samples != native.samples {
         bail!(
@@ -283,7 +320,11 @@ fn checked(cmd: &mut Command, what: &str) -> anyhow::Result<Usage> {
     cmd.stdin(Stdio::null()).stdout(std::io::stderr());
     let usage = measure::run(cmd).with_context(|| format!("starting {what} ({cmd:?})"))?;
     if !usage.status.success() {
-        bail!("{what} failed with {} after {:.1} s: {cmd:?}", usage.status, usage.wall.as_secs_f64());
+        bail!(
+            "{what} failed with {} after {:.1} s: {cmd:?}",
+            usage.status,
+            usage.wall.as_secs_f64()
+        );
     }
     Ok(usage)
 }

@@ -17,6 +17,7 @@ mod writer;
 
 pub use reader::{ParquetBlock, SeriesInfo};
 pub use schema::{
-    FORMAT_VERSION, SAMPLES_FILE, SERIES_FILE, label_column_name, label_name_for_column, samples_schema,
+    FORMAT_VERSION, SAMPLES_FILE, SERIES_FILE, label_column_name, label_name_for_column,
+    samples_schema,
 };
 pub use writer::{ParquetBlockWriter, WriterOptions, WrittenBlock};

@@ -1,18 +1,20 @@
 //! Reads a Parquet block: series.parquet in full (it is small), samples.parquet by exact row
 //! ranges taken from series.parquet, so only the pages holding wanted series are fetched.
 
+use super::object_reader::ObjectReader;
 use super::schema::*;
 use crate::bucket::Bucket;
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Error, Labels, Matcher, Result, matcher::matches_all};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type, Float64Type};
+use arrow::datatypes::{
+    DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type,
+};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
-use super::object_reader::ObjectReader;
 use parquet::file::metadata::PageIndexPolicy;
 use promlake_compat::BlockMeta;
 use std::collections::BTreeSet;
@@ -52,8 +54,9 @@ const SELECT_BATCH_SERIES: usize = 1024;
 impl ParquetBlock {
     /// Opens block `meta.ulid` of `bucket`, reading its series.parquet.
     pub async fn open(bucket: &Bucket, meta: BlockMeta) -> Result<Self> {
-        let id = Ulid::from_string(&meta.ulid)
-            .map_err(|e| Error::format(format!("{}/meta.json", meta.ulid), format!("bad ulid: {e}")))?;
+        let id = Ulid::from_string(&meta.ulid).map_err(|e| {
+            Error::format(format!("{}/meta.json", meta.ulid), format!("bad ulid: {e}"))
+        })?;
         let path = Bucket::block_path(&id, SERIES_FILE);
         let batches = read_all(bucket, &path).await?;
         let mut series = Vec::new();
@@ -61,9 +64,18 @@ impl ParquetBlock {
             series.extend(series_rows(&path, b)?);
         }
         let external = Labels::from_pairs(
-            meta.thanos.as_ref().map(|t| t.labels.clone()).unwrap_or_default(),
+            meta.thanos
+                .as_ref()
+                .map(|t| t.labels.clone())
+                .unwrap_or_default(),
         );
-        Ok(ParquetBlock { bucket: bucket.clone(), id, meta, external, series })
+        Ok(ParquetBlock {
+            bucket: bucket.clone(),
+            id,
+            meta,
+            external,
+            series,
+        })
     }
 
     /// The block's meta.json.
@@ -78,9 +90,18 @@ impl ParquetBlock {
 
     /// Reads the samples of `series` inside `[min_time, max_time]`, fetching only their row
     /// ranges. Labels in the result include the block's external labels.
-    pub async fn read_series(&self, series: &[&SeriesInfo], min_time: i64, max_time: i64) -> Result<SeriesBatch> {
+    pub async fn read_series(
+        &self,
+        series: &[&SeriesInfo],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<SeriesBatch> {
         let path = Bucket::block_path(&self.id, SAMPLES_FILE);
-        let total: u64 = self.series.last().map(|s| s.row_start + s.num_samples).unwrap_or(0);
+        let total: u64 = self
+            .series
+            .last()
+            .map(|s| s.row_start + s.num_samples)
+            .unwrap_or(0);
         let mut ranges: Vec<Range<usize>> = Vec::with_capacity(series.len());
         for s in series {
             let r = s.row_start as usize..(s.row_start + s.num_samples) as usize;
@@ -102,7 +123,10 @@ impl ParquetBlock {
             .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| Error::parquet(&path, e))?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Error::parquet(&path, e))?;
+        let batches: Vec<RecordBatch> = stream
+            .try_collect()
+            .await
+            .map_err(|e| Error::parquet(&path, e))?;
 
         let index: std::collections::HashMap<u32, usize> =
             series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
@@ -111,18 +135,25 @@ impl ParquetBlock {
             .map(|s| (s.labels.merged(&self.external), Vec::new(), Vec::new()))
             .collect();
         for b in &batches {
-            let ids = column(&path, b, COL_SERIES_ID)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad_type(&path, COL_SERIES_ID))?;
+            let ids = column(&path, b, COL_SERIES_ID)?
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(|| bad_type(&path, COL_SERIES_ID))?;
             let ts = column(&path, b, COL_TIMESTAMP)?
                 .as_primitive_opt::<TimestampMillisecondType>()
                 .ok_or_else(|| bad_type(&path, COL_TIMESTAMP))?;
-            let vals = column(&path, b, COL_VALUE)?.as_primitive_opt::<Float64Type>().ok_or_else(|| bad_type(&path, COL_VALUE))?;
+            let vals = column(&path, b, COL_VALUE)?
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| bad_type(&path, COL_VALUE))?;
             for i in 0..b.num_rows() {
                 let t = ts.value(i);
                 if t < min_time || t > max_time {
                     continue;
                 }
                 let Some(&slot) = index.get(&ids.value(i)) else {
-                    return Err(Error::format(&path, format!("row of series_id {} outside its range", ids.value(i))));
+                    return Err(Error::format(
+                        &path,
+                        format!("row of series_id {} outside its range", ids.value(i)),
+                    ));
                 };
                 out[slot].1.push(t);
                 out[slot].2.push(vals.value(i));
@@ -134,7 +165,10 @@ impl ParquetBlock {
 
     fn matching(&self, matchers: &[Matcher]) -> Vec<&SeriesInfo> {
         // Matchers on external labels apply to every series of the block.
-        self.series.iter().filter(|s| matches_all(matchers, &s.labels.merged(&self.external))).collect()
+        self.series
+            .iter()
+            .filter(|s| matches_all(matchers, &s.labels.merged(&self.external)))
+            .collect()
     }
 }
 
@@ -184,9 +218,14 @@ impl SeriesSource for ParquetBlock {
 
 async fn read_all(bucket: &Bucket, path: &Path) -> Result<Vec<RecordBatch>> {
     let reader = ObjectReader::new(bucket.store().clone(), path.clone());
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| Error::parquet(path, e))?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| Error::parquet(path, e))?;
     let stream = builder.build().map_err(|e| Error::parquet(path, e))?;
-    stream.try_collect().await.map_err(|e| Error::parquet(path, e))
+    stream
+        .try_collect()
+        .await
+        .map_err(|e| Error::parquet(path, e))
 }
 
 fn column<'a>(path: &Path, b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
@@ -204,12 +243,25 @@ fn series_rows(path: &Path, b: &RecordBatch) -> Result<Vec<SeriesInfo>> {
     let ids = arrow::compute::cast(ids, &DataType::UInt32)?;
     let ids = ids.as_primitive::<UInt32Type>();
     let u64col = |name: &str| -> Result<arrow::array::UInt64Array> {
-        Ok(arrow::compute::cast(column(path, b, name)?, &DataType::UInt64)?.as_primitive::<UInt64Type>().clone())
+        Ok(
+            arrow::compute::cast(column(path, b, name)?, &DataType::UInt64)?
+                .as_primitive::<UInt64Type>()
+                .clone(),
+        )
     };
     let i64col = |name: &str| -> Result<arrow::array::Int64Array> {
-        Ok(arrow::compute::cast(column(path, b, name)?, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+        Ok(
+            arrow::compute::cast(column(path, b, name)?, &DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .clone(),
+        )
     };
-    let (start, count, mint, maxt) = (u64col(COL_ROW_START)?, u64col(COL_NUM_SAMPLES)?, i64col(COL_MIN_TIME)?, i64col(COL_MAX_TIME)?);
+    let (start, count, mint, maxt) = (
+        u64col(COL_ROW_START)?,
+        u64col(COL_NUM_SAMPLES)?,
+        i64col(COL_MIN_TIME)?,
+        i64col(COL_MAX_TIME)?,
+    );
     let mut label_cols = Vec::new();
     for (i, f) in b.schema().fields().iter().enumerate() {
         if let Some(label) = label_name_for_column(f.name()) {

@@ -7,7 +7,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use promlake_engine::convert::{BlockOutcome, ImportOptions, ImportProgress, NativeBlockRef, import_blocks};
+use promlake_engine::convert::{
+    BlockOutcome, ImportOptions, ImportProgress, NativeBlockRef, import_blocks,
+};
 use promlake_engine::{BucketConfig, Labels};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -30,11 +32,17 @@ pub struct ImportArgs {
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
     let valid = !k.is_empty()
-        && k.chars().enumerate().all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        && k.chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
     if !valid {
-        return Err(format!("{k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
+        return Err(format!(
+            "{k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+        ));
     }
     if v.is_empty() {
         return Err(format!("label {k} has an empty value"));
@@ -59,13 +67,24 @@ async fn discover(path: &str) -> Result<Vec<NativeBlockRef>> {
         .await
         .with_context(|| format!("looking for blocks under {path}"))?;
     if dirs.is_empty() {
-        bail!("{path}: no Prometheus block found (a block dir holds meta.json and index; a data dir holds block dirs)");
+        bail!(
+            "{path}: no Prometheus block found (a block dir holds meta.json and index; a data dir holds block dirs)"
+        );
     }
     Ok(dirs
         .into_iter()
         .map(|dir| {
-            let display = if dir.as_ref().is_empty() { shown.clone() } else { format!("{shown}/{dir}") };
-            NativeBlockRef { store: store.clone(), dir, display, root: shown.clone() }
+            let display = if dir.as_ref().is_empty() {
+                shown.clone()
+            } else {
+                format!("{shown}/{dir}")
+            };
+            NativeBlockRef {
+                store: store.clone(),
+                dir,
+                display,
+                root: shown.clone(),
+            }
         })
         .collect())
 }
@@ -83,7 +102,10 @@ impl ImportArgs {
                 }
             }
         }
-        let opts = ImportOptions { labels: Labels::from_pairs(self.labels.clone()), ..Default::default() };
+        let opts = ImportOptions {
+            labels: Labels::from_pairs(self.labels.clone()),
+            ..Default::default()
+        };
         tracing::info!(blocks = blocks.len(), bucket = bucket.url(), "importing");
         let progress = Progress::new(std::io::stderr().is_terminal());
         let threads = self.threads;
@@ -93,17 +115,26 @@ impl ImportArgs {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
             let outcomes = match pool {
                 Ok(pool) => pool.install(|| import_blocks(&rt, &bucket, &blocks, &opts, &progress)),
-                Err(e) => vec![Err(promlake_engine::Error::InvalidArgument(format!("thread pool: {e}")))],
+                Err(e) => vec![Err(promlake_engine::Error::InvalidArgument(format!(
+                    "thread pool: {e}"
+                )))],
             };
             (blocks, outcomes, progress)
         })
         .await?;
         progress.finish();
 
-        let (mut imported, mut skipped, mut failed, mut samples, mut native, mut parquet) = (0, 0, 0, 0u64, 0u64, 0u64);
+        let (mut imported, mut skipped, mut failed, mut samples, mut native, mut parquet) =
+            (0, 0, 0, 0u64, 0u64, 0u64);
         for (b, o) in blocks.iter().zip(&outcomes) {
             match o {
-                Ok(BlockOutcome::Imported { id, num_series, num_samples, native_bytes, parquet_bytes }) => {
+                Ok(BlockOutcome::Imported {
+                    id,
+                    num_series,
+                    num_samples,
+                    native_bytes,
+                    parquet_bytes,
+                }) => {
                     imported += 1;
                     samples += num_samples;
                     native += native_bytes;
@@ -123,7 +154,10 @@ impl ImportArgs {
             }
         }
         if outcomes.len() > blocks.len() {
-            for e in outcomes[blocks.len()..].iter().filter_map(|o| o.as_ref().err()) {
+            for e in outcomes[blocks.len()..]
+                .iter()
+                .filter_map(|o| o.as_ref().err())
+            {
                 failed += 1;
                 eprintln!("error: {e}");
             }
@@ -132,7 +166,11 @@ impl ImportArgs {
         println!(
             "{imported} imported, {skipped} skipped, {failed} failed; {samples} samples in {secs:.2}s; {native} native bytes -> {parquet} parquet bytes"
         );
-        Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        Ok(if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     }
 }
 
@@ -178,7 +216,9 @@ impl ImportProgress for Progress {
 
     fn block_finished(&self, block: &str, outcome: &promlake_engine::Result<BlockOutcome>) {
         let line = match outcome {
-            Ok(BlockOutcome::Imported { num_samples, .. }) => format!("imported {block} ({num_samples} samples)"),
+            Ok(BlockOutcome::Imported { num_samples, .. }) => {
+                format!("imported {block} ({num_samples} samples)")
+            }
             Ok(BlockOutcome::Skipped { .. }) => format!("skipped {block}: already in the bucket"),
             Err(e) => format!("failed {block}: {e}"),
         };
