@@ -4,9 +4,12 @@
 //!
 //! Physical choices, measured with `promlake-bench convert` (see the README):
 //! * `samples.parquet`: `timestamp` DELTA_BINARY_PACKED, `value` BYTE_STREAM_SPLIT, `series_id`
-//!   RLE dictionary, all ZSTD; page statistics and the page index on every column so readers
-//!   prune pages by series and time; small pages (a few thousand rows) so a series' rows span few
-//!   pages.
+//!   PLAIN (sorted runs that ZSTD folds to almost nothing; a dictionary or delta encoding cost
+//!   10-20% of conversion CPU for no size gain), all ZSTD level 1; page statistics and the page
+//!   index on `series_id` and `timestamp` so readers prune pages by series and time.
+//!   Pages hold up to 128Ki rows: on node-exporter-like data 8Ki-row pages made the block 0.69x
+//!   the native block's bytes, 64Ki 0.60x, 128Ki 0.58x (per-page ZSTD frames and delta
+//!   blocks restart less often). ZSTD level 3 saves another ~3% of size for ~15% more CPU.
 //! * `series.parquet` carries each series' row range in samples.parquet (`__pl_row_start`,
 //!   `__pl_num_samples`) and time bounds, so a reader selects exact row ranges with no scan.
 

@@ -40,8 +40,8 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             row_group_rows: 1 << 20,
-            page_rows: 8192,
-            zstd_level: 3,
+            page_rows: 128 * 1024,
+            zstd_level: 1,
             batch_rows: 1 << 16,
         }
     }
@@ -89,9 +89,13 @@ fn props(opts: &WriterOptions, samples: bool) -> Result<WriterProperties> {
             FORMAT_VERSION.to_string(),
         )]));
     if samples {
+        let id = ColumnPath::from(COL_SERIES_ID);
         let ts = ColumnPath::from(COL_TIMESTAMP);
         let val = ColumnPath::from(COL_VALUE);
         b = b
+            .set_column_dictionary_enabled(id.clone(), false)
+            .set_column_encoding(id, Encoding::PLAIN)
+            .set_column_statistics_enabled(val.clone(), EnabledStatistics::Chunk)
             .set_max_row_group_row_count(Some(opts.row_group_rows))
             .set_data_page_row_count_limit(opts.page_rows)
             .set_column_dictionary_enabled(ts.clone(), false)

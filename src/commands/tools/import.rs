@@ -10,6 +10,7 @@ use object_store::path::Path;
 use promlake_engine::convert::{
     BlockOutcome, ImportOptions, ImportProgress, NativeBlockRef, import_blocks,
 };
+use promlake_engine::parquet::WriterOptions;
 use promlake_engine::{BucketConfig, Labels};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,6 +24,12 @@ pub struct ImportArgs {
     /// External label to add to every imported block (repeatable), e.g. --label cluster=eu1.
     #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
     labels: Vec<(String, String)>,
+    /// ZSTD level of the Parquet files (1 = fastest; 3 about 3% smaller, ~15% slower).
+    #[arg(long = "parquet.zstd-level", env = "PROMLAKE_PARQUET_ZSTD_LEVEL", default_value_t = WriterOptions::default().zstd_level)]
+    zstd_level: i32,
+    /// Rows per Parquet data page of samples.parquet (bigger: smaller files; smaller: finer reads).
+    #[arg(long = "parquet.page-rows", env = "PROMLAKE_PARQUET_PAGE_ROWS", default_value_t = WriterOptions::default().page_rows)]
+    page_rows: usize,
     /// Blocks converted at once (default: one per core).
     #[arg(long, env = "PROMLAKE_IMPORT_THREADS", default_value_t = 0)]
     threads: usize,
