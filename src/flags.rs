@@ -10,12 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log filtering level (error, warn, info, debug) or a tracing filter directive.
-    #[arg(
-        long = "log.level",
-        env = "PROMLAKE_LOG_LEVEL",
-        default_value = "info",
-        global = true
-    )]
+    #[arg(long = "log.level", env = "PROMLAKE_LOG_LEVEL", default_value = "info", global = true)]
     pub level: String,
 }
 
@@ -40,18 +35,10 @@ pub struct BucketArgs {
     #[arg(long, env = "PROMLAKE_BUCKET", value_name = "URL")]
     pub bucket: Option<String>,
     /// Path to a Thanos objstore YAML (type: FILESYSTEM|S3|GCS|AZURE); replaces --bucket.
-    #[arg(
-        long = "objstore.config-file",
-        env = "PROMLAKE_OBJSTORE_CONFIG_FILE",
-        value_name = "FILE"
-    )]
+    #[arg(long = "objstore.config-file", env = "PROMLAKE_OBJSTORE_CONFIG_FILE", value_name = "FILE")]
     pub objstore_config_file: Option<PathBuf>,
     /// Thanos objstore YAML given inline; replaces --bucket and --objstore.config-file.
-    #[arg(
-        long = "objstore.config",
-        env = "PROMLAKE_OBJSTORE_CONFIG",
-        value_name = "YAML"
-    )]
+    #[arg(long = "objstore.config", env = "PROMLAKE_OBJSTORE_CONFIG", value_name = "YAML")]
     pub objstore_config: Option<String>,
     /// S3 endpoint URL (e.g. http://127.0.0.1:9000); default: AWS_ENDPOINT_URL or AWS.
     #[arg(long = "s3.endpoint", env = "PROMLAKE_S3_ENDPOINT", value_name = "URL")]
@@ -63,18 +50,10 @@ pub struct BucketArgs {
     #[arg(long = "s3.access-key", env = "PROMLAKE_S3_ACCESS_KEY")]
     pub s3_access_key: Option<String>,
     /// S3 secret access key; default: AWS_SECRET_ACCESS_KEY.
-    #[arg(
-        long = "s3.secret-key",
-        env = "PROMLAKE_S3_SECRET_KEY",
-        hide_env_values = true
-    )]
+    #[arg(long = "s3.secret-key", env = "PROMLAKE_S3_SECRET_KEY", hide_env_values = true)]
     pub s3_secret_key: Option<String>,
     /// Use path-style S3 requests (true, the default) or virtual-hosted-style (false).
-    #[arg(
-        long = "s3.path-style",
-        env = "PROMLAKE_S3_PATH_STYLE",
-        value_name = "BOOL"
-    )]
+    #[arg(long = "s3.path-style", env = "PROMLAKE_S3_PATH_STYLE", value_name = "BOOL")]
     pub s3_path_style: Option<bool>,
 }
 

@@ -41,10 +41,7 @@ pub fn summarize(dir: &Path) -> Result<BlocksSummary> {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         out.push(entry.map_err(io)?.path());
@@ -55,14 +52,8 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads `stats.numSamples` and `stats.numSeries` of one `meta.json`.
 pub fn read_stats(meta: &Path) -> Result<(u64, u64)> {
-    let bad = |reason: String| Error::Meta {
-        path: meta.to_path_buf(),
-        reason,
-    };
-    let text = std::fs::read(meta).map_err(|source| Error::Io {
-        path: meta.to_path_buf(),
-        source,
-    })?;
+    let bad = |reason: String| Error::Meta { path: meta.to_path_buf(), reason };
+    let text = std::fs::read(meta).map_err(|source| Error::Io { path: meta.to_path_buf(), source })?;
     let json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
     let stat = |key: &str| {
         json.get("stats")
@@ -75,15 +66,9 @@ pub fn read_stats(meta: &Path) -> Result<(u64, u64)> {
 
 fn add_sizes(path: &Path, kind: Option<&str>, sum: &mut BlocksSummary) -> Result<()> {
     for entry in read_dir(path)? {
-        let name = entry
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let kind = kind.map_or_else(|| file_kind(&name), str::to_string);
-        let md = std::fs::metadata(&entry).map_err(|source| Error::Io {
-            path: entry.clone(),
-            source,
-        })?;
+        let md = std::fs::metadata(&entry).map_err(|source| Error::Io { path: entry.clone(), source })?;
         if md.is_dir() {
             add_sizes(&entry, Some(&kind), sum)?;
         } else {
@@ -114,10 +99,7 @@ mod tests {
         for (ulid, samples) in [("01A", 10), ("01B", 32)] {
             let b = dir.path().join(ulid);
             std::fs::create_dir_all(b.join("chunks")).map_err(Error::Write)?;
-            w(
-                b.join("meta.json"),
-                &format!(r#"{{"stats":{{"numSamples":{samples},"numSeries":2}}}}"#),
-            )?;
+            w(b.join("meta.json"), &format!(r#"{{"stats":{{"numSamples":{samples},"numSeries":2}}}}"#))?;
             w(b.join("index"), "12345")?;
             w(b.join("chunks/000001"), "123")?;
             w(b.join("samples.0001.parquet"), "1")?;

@@ -113,11 +113,7 @@ struct Builder {
 
 impl Builder {
     fn family(&mut self, name: impl Into<String>, kind: MetricType) {
-        self.families.push(Family {
-            name: name.into(),
-            kind,
-            series: Vec::new(),
-        });
+        self.families.push(Family { name: name.into(), kind, series: Vec::new() });
     }
 
     /// A fresh random stream for the next series (also used to draw its parameters).
@@ -128,14 +124,7 @@ impl Builder {
 
     /// Adds a series to the current family; the sample name is the family name plus `suffix`,
     /// plus `_total` for counters.
-    fn add(
-        &mut self,
-        suffix: &str,
-        labels: &[(&str, &str)],
-        decimals: u8,
-        model: Model,
-        rng: SplitMix64,
-    ) {
+    fn add(&mut self, suffix: &str, labels: &[(&str, &str)], decimals: u8, model: Model, rng: SplitMix64) {
         let Some(fam) = self.families.last_mut() else {
             return;
         };
@@ -155,16 +144,9 @@ impl Builder {
         prefix.push_str(&self.host_labels);
         prefix.push_str("} ");
         let monotonic = matches!(fam.kind, MetricType::Counter)
-            || (matches!(fam.kind, MetricType::Histogram | MetricType::Summary)
-                && !suffix.is_empty())
+            || (matches!(fam.kind, MetricType::Histogram | MetricType::Summary) && !suffix.is_empty())
             || matches!(model, Model::Histogram { .. });
-        fam.series.push(Series {
-            prefix: prefix.into_bytes(),
-            decimals,
-            monotonic,
-            model,
-            rng,
-        });
+        fam.series.push(Series { prefix: prefix.into_bytes(), decimals, monotonic, model, rng });
     }
 
     fn constant(&mut self, suffix: &str, labels: &[(&str, &str)], decimals: u8, v: u64) {
@@ -173,10 +155,7 @@ impl Builder {
     }
 
     /// A counter in units per second (`base` at idle, `base + per_util` at full load).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a table row; named fields would be noisier"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "a table row; named fields would be noisier")]
     fn counter(
         &mut self,
         labels: &[(&str, &str)],
@@ -190,14 +169,7 @@ impl Builder {
     ) {
         let mut rng = self.rng();
         let mut model = Model::counter(&mut rng, start_max, base, per_util);
-        if let Model::Counter {
-            acc,
-            noise: n,
-            p_active: p,
-            quantum: q,
-            ..
-        } = &mut model
-        {
+        if let Model::Counter { acc, noise: n, p_active: p, quantum: q, .. } = &mut model {
             *acc *= quantum;
             *n = noise;
             *p = p_active;
@@ -206,10 +178,7 @@ impl Builder {
         self.add("", labels, decimals, model, rng);
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a table row; named fields would be noisier"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "a table row; named fields would be noisier")]
     fn walk(
         &mut self,
         labels: &[(&str, &str)],
@@ -227,12 +196,7 @@ impl Builder {
 
     fn jitter(&mut self, suffix: &str, labels: &[(&str, &str)], lo: u64, hi: u64, p_change: f64) {
         let rng = self.rng();
-        let model = Model::Jitter {
-            last: lo,
-            lo,
-            hi,
-            p_change,
-        };
+        let model = Model::Jitter { last: lo, lo, hi, p_change };
         self.add(suffix, labels, 9, model, rng);
     }
 }

@@ -57,10 +57,7 @@ impl GenConfig {
             return Err(Error::Config("hosts is 0; need at least 1".into()));
         }
         if self.interval_ms < 1000 {
-            return Err(Error::Config(format!(
-                "interval {}ms is below 1s",
-                self.interval_ms
-            )));
+            return Err(Error::Config(format!("interval {}ms is below 1s", self.interval_ms)));
         }
         if self.duration_ms < self.interval_ms {
             return Err(Error::Config(format!(
@@ -75,16 +72,10 @@ impl GenConfig {
             )));
         }
         if !(0.0..=1.0).contains(&self.jitter_hosts) {
-            return Err(Error::Config(format!(
-                "jitter host share {} is outside [0, 1]",
-                self.jitter_hosts
-            )));
+            return Err(Error::Config(format!("jitter host share {} is outside [0, 1]", self.jitter_hosts)));
         }
         if self.start_ms < 0 {
-            return Err(Error::Config(format!(
-                "start {}ms is before the epoch",
-                self.start_ms
-            )));
+            return Err(Error::Config(format!("start {}ms is before the epoch", self.start_ms)));
         }
         Ok(())
     }
@@ -103,8 +94,7 @@ impl GenConfig {
     pub fn timestamp(&self, host: u64, k: u64) -> i64 {
         let base = self.start_ms + k as i64 * self.interval_ms;
         if self.host_jitters(host) {
-            base + (hash(&[self.seed, host, k, 0x7177]) % (u64::from(self.jitter_max_ms) + 1))
-                as i64
+            base + (hash(&[self.seed, host, k, 0x7177]) % (u64::from(self.jitter_max_ms) + 1)) as i64
         } else {
             base
         }
@@ -138,8 +128,7 @@ pub struct GenStats {
 pub fn generate<W: Write>(cfg: &GenConfig, out: W) -> Result<GenStats> {
     let mut out = Some(out);
     let stats = generate_split(cfg, None, |_, _| {
-        out.take()
-            .ok_or_else(|| std::io::Error::other("a single window asks for one writer"))
+        out.take().ok_or_else(|| std::io::Error::other("a single window asks for one writer"))
     })?;
     Ok(stats.into_iter().next().unwrap_or_default())
 }
@@ -166,10 +155,8 @@ pub fn generate_split<W: Write>(
 ) -> Result<Vec<GenStats>> {
     cfg.validate()?;
     let steps = cfg.steps() as usize;
-    let last_ts = (1..=u64::from(cfg.hosts))
-        .map(|h| cfg.timestamp(h, steps as u64 - 1))
-        .max()
-        .unwrap_or(cfg.start_ms);
+    let last_ts =
+        (1..=u64::from(cfg.hosts)).map(|h| cfg.timestamp(h, steps as u64 - 1)).max().unwrap_or(cfg.start_ms);
     let (base, window_ms) = match window_ms {
         Some(w) if w > 0 => (cfg.start_ms - cfg.start_ms.rem_euclid(w), w),
         Some(w) => return Err(Error::Config(format!("window {w}ms must be positive"))),
@@ -178,10 +165,7 @@ pub fn generate_split<W: Write>(
     let windows = ((last_ts - base) / window_ms + 1) as usize;
     let mut sinks = Vec::with_capacity(windows);
     for index in 0..windows {
-        let window = Window {
-            index,
-            start_ms: base + index as i64 * window_ms,
-        };
+        let window = Window { index, start_ms: base + index as i64 * window_ms };
         let w = open(window, windows).map_err(Error::Write)?;
         sinks.push(BufWriter::with_capacity(1 << 20, w));
     }
@@ -194,12 +178,7 @@ pub fn generate_split<W: Write>(
     let mut line = Vec::with_capacity(512);
     let families: Vec<(String, &'static str)> = hosts
         .first()
-        .map(|h| {
-            h.families
-                .iter()
-                .map(|f| (f.name.clone(), f.kind.as_str()))
-                .collect()
-        })
+        .map(|h| h.families.iter().map(|f| (f.name.clone(), f.kind.as_str())).collect())
         .unwrap_or_default();
     for (f, (name, kind)) in families.iter().enumerate() {
         line.clear();
@@ -215,10 +194,7 @@ pub fn generate_split<W: Write>(
             let Some(family) = host.families.get_mut(f) else {
                 continue;
             };
-            debug_assert_eq!(
-                &family.name, name,
-                "hosts must list families in the same order"
-            );
+            debug_assert_eq!(&family.name, name, "hosts must list families in the same order");
             for k in 0..steps {
                 ts[k] = cfg.timestamp(h as u64 + 1, k as u64);
                 util[k] = host.profile.util(ts[k]);
@@ -226,12 +202,7 @@ pub fn generate_split<W: Write>(
             for s in &mut family.series {
                 touched.fill(false);
                 for k in 0..steps {
-                    let step = Step {
-                        k: k as u64,
-                        ts_ms: ts[k],
-                        util: util[k],
-                        interval_s,
-                    };
+                    let step = Step { k: k as u64, ts_ms: ts[k], util: util[k], interval_s };
                     let v = s.model.next(&mut s.rng, &step);
                     line.clear();
                     line.extend_from_slice(&s.prefix);
@@ -310,13 +281,10 @@ pub fn push_timestamp(out: &mut Vec<u8>, ts_ms: i64) {
 /// Parses a duration such as `500ms`, `15s`, `1m`, `2h`, `7d` or `1.5h` into milliseconds.
 pub fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} does not start with a number (e.g. 15s, 1m, 2h)"))?;
+    let n: f64 =
+        num.parse().map_err(|_| format!("duration {s:?} does not start with a number (e.g. 15s, 1m, 2h)"))?;
     let unit_ms = match unit {
         "ms" => 1.0,
         "s" => 1_000.0,
@@ -324,9 +292,7 @@ pub fn parse_duration_ms(s: &str) -> std::result::Result<i64, String> {
         "h" => 3_600_000.0,
         "d" => 86_400_000.0,
         _ => {
-            return Err(format!(
-                "duration {s:?} has unit {unit:?}; allowed: ms, s, m, h, d"
-            ));
+            return Err(format!("duration {s:?} has unit {unit:?}; allowed: ms, s, m, h, d"));
         }
     };
     let ms = n * unit_ms;

@@ -59,11 +59,7 @@ pub fn run_all(cmds: &mut [Command], parallel: usize) -> std::io::Result<Batch> 
         while running.len() < parallel.max(1) && next < cmds.len() {
             let child = cmds[next].spawn()?;
             let status_path = format!("/proc/{}/status", child.id());
-            running.push(Running {
-                index: next,
-                child,
-                status_path,
-            });
+            running.push(Running { index: next, child, status_path });
             next += 1;
         }
         let mut i = 0;
@@ -87,10 +83,7 @@ pub fn run_all(cmds: &mut [Command], parallel: usize) -> std::io::Result<Batch> 
     let after = children_ticks();
     let hz = clock_ticks_per_second();
     let (user_s, sys_s) = match (before, after) {
-        (Some(b), Some(a)) => (
-            a.0.saturating_sub(b.0) as f64 / hz,
-            a.1.saturating_sub(b.1) as f64 / hz,
-        ),
+        (Some(b), Some(a)) => (a.0.saturating_sub(b.0) as f64 / hz, a.1.saturating_sub(b.1) as f64 / hz),
         _ => (f64::NAN, f64::NAN),
     };
     let statuses: Vec<ExitStatus> = statuses.into_iter().flatten().collect();
@@ -100,16 +93,7 @@ pub fn run_all(cmds: &mut [Command], parallel: usize) -> std::io::Result<Batch> 
         .or(statuses.last())
         .copied()
         .ok_or_else(|| std::io::Error::other("no command to run"))?;
-    Ok(Batch {
-        usage: Usage {
-            status,
-            wall,
-            user_s,
-            sys_s,
-            peak_rss_bytes,
-        },
-        statuses,
-    })
+    Ok(Batch { usage: Usage { status, wall, user_s, sys_s, peak_rss_bytes }, statuses })
 }
 
 /// `(cutime, cstime)` of this process, in clock ticks.
@@ -149,10 +133,7 @@ mod tests {
 
     #[test]
     fn runs_a_batch_in_parallel_and_reports_the_failure() -> std::io::Result<()> {
-        let mut cmds: Vec<Command> = ["true", "false", "true"]
-            .into_iter()
-            .map(Command::new)
-            .collect();
+        let mut cmds: Vec<Command> = ["true", "false", "true"].into_iter().map(Command::new).collect();
         let b = run_all(&mut cmds, 2)?;
         assert_eq!(b.statuses.len(), 3);
         assert!(!b.usage.status.success());

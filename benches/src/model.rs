@@ -122,36 +122,15 @@ impl Model {
     }
 
     /// A walk starting uniformly in `[lo, hi)`.
-    pub fn walk(
-        rng: &mut SplitMix64,
-        lo: f64,
-        hi: f64,
-        step: f64,
-        p_move: f64,
-        quantum: u64,
-    ) -> Self {
-        Model::Walk {
-            v: rng.range(lo, hi).round(),
-            step,
-            lo,
-            hi,
-            p_move,
-            quantum,
-        }
+    pub fn walk(rng: &mut SplitMix64, lo: f64, hi: f64, step: f64, p_move: f64, quantum: u64) -> Self {
+        Model::Walk { v: rng.range(lo, hi).round(), step, lo, hi, p_move, quantum }
     }
 
     /// Advances to `step` and returns the new mantissa.
     pub fn next(&mut self, rng: &mut SplitMix64, step: &Step) -> u64 {
         match self {
             Model::Const(v) => *v,
-            Model::Counter {
-                acc,
-                base,
-                per_util,
-                noise,
-                p_active,
-                quantum,
-            } => {
+            Model::Counter { acc, base, per_util, noise, p_active, quantum } => {
                 if *p_active >= 1.0 || rng.chance(*p_active) {
                     let mean = (*base + *per_util * step.util) * step.interval_s;
                     let inc = (mean * (1.0 + *noise * rng.gauss())).round().max(0.0) as u64;
@@ -159,14 +138,7 @@ impl Model {
                 }
                 *acc
             }
-            Model::Walk {
-                v,
-                step: sd,
-                lo,
-                hi,
-                p_move,
-                quantum,
-            } => {
+            Model::Walk { v, step: sd, lo, hi, p_move, quantum } => {
                 if rng.chance(*p_move) {
                     let centre = (*lo + *hi) / 2.0;
                     let pull = (centre - *v) * 0.01;
@@ -174,43 +146,26 @@ impl Model {
                 }
                 *v as u64 * *quantum
             }
-            Model::Smooth {
-                x,
-                scale,
-                alpha,
-                noise,
-            } => {
+            Model::Smooth { x, scale, alpha, noise } => {
                 let target = *scale * step.util * (1.0 + *noise * rng.gauss());
                 *x += *alpha * (target - *x);
                 x.round().max(0.0) as u64
             }
-            Model::Jitter {
-                last,
-                lo,
-                hi,
-                p_change,
-            } => {
+            Model::Jitter { last, lo, hi, p_change } => {
                 if step.k == 0 || rng.chance(*p_change) {
                     *last = *lo + rng.below(hi.saturating_sub(*lo).max(1));
                 }
                 *last
             }
             Model::Clock => step.ts_ms as u64 * 1000 + rng.below(1000),
-            Model::Histogram {
-                acc,
-                key,
-                rate,
-                part,
-            } => {
+            Model::Histogram { acc, key, rate, part } => {
                 let h = hash(&[*key, step.k]);
                 let mean = *rate * step.interval_s * (0.2 + step.util);
                 let n = (mean * (0.5 + unit_of(h))).floor();
                 let inc = match *part {
                     HistPart::Bucket(frac) => (n * frac + unit_of(mix(h))).floor().min(n),
                     HistPart::Count => n,
-                    HistPart::Sum { mean_us } => {
-                        (n * mean_us * (0.7 + 0.6 * unit_of(mix(h ^ 1)))).round()
-                    }
+                    HistPart::Sum { mean_us } => (n * mean_us * (0.7 + 0.6 * unit_of(mix(h ^ 1)))).round(),
                 };
                 *acc += inc as u64;
                 *acc
@@ -253,24 +208,12 @@ mod tests {
                 rate: 20.0,
                 part: HistPart::Bucket(latency_cdf(le, 0.05, 2.0)),
             })
-            .chain([Model::Histogram {
-                acc: 0,
-                key: 42,
-                rate: 20.0,
-                part: HistPart::Count,
-            }])
+            .chain([Model::Histogram { acc: 0, key: 42, rate: 20.0, part: HistPart::Count }])
             .collect();
         for step in steps(500) {
             let vals: Vec<u64> = models.iter_mut().map(|m| m.next(&mut rng, &step)).collect();
-            assert!(
-                vals.windows(2).take(les.len() - 1).all(|w| w[0] <= w[1]),
-                "{vals:?}"
-            );
-            assert_eq!(
-                vals[les.len() - 1],
-                vals[les.len()],
-                "+Inf bucket equals _count"
-            );
+            assert!(vals.windows(2).take(les.len() - 1).all(|w| w[0] <= w[1]), "{vals:?}");
+            assert_eq!(vals[les.len() - 1], vals[les.len()], "+Inf bucket equals _count");
         }
     }
 }

@@ -120,10 +120,8 @@ fn ok(met: bool) -> &'static str {
 }
 
 fn timing(t: &Timing) -> String {
-    let rss = t
-        .peak_rss_bytes
-        .map(|b| format!(", peak rss {:.0} MiB", b as f64 / 1048576.0))
-        .unwrap_or_default();
+    let rss =
+        t.peak_rss_bytes.map(|b| format!(", peak rss {:.0} MiB", b as f64 / 1048576.0)).unwrap_or_default();
     format!("{:.2} s wall, {:.2} s cpu{rss}", t.wall_s, t.cpu_s)
 }
 

@@ -11,9 +11,7 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// Hashes a tuple of integers into one well-mixed value; the order of `parts` matters.
 pub fn hash(parts: &[u64]) -> u64 {
-    parts.iter().fold(0x243F_6A88_85A3_08D3, |h, &p| {
-        mix(h ^ p.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    })
+    parts.iter().fold(0x243F_6A88_85A3_08D3, |h, &p| mix(h ^ p.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
 }
 
 /// Maps a hash to a float uniformly distributed in `[0, 1)`.

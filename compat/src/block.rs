@@ -114,10 +114,7 @@ impl NativeBlock {
     pub async fn fetch_chunks(&self, series: &[&SeriesEntry]) -> Result<ChunkRange> {
         // Collected first: a borrowing iterator held across the await makes the future's
         // Send bound fail to resolve for callers.
-        let refs: Vec<u64> = series
-            .iter()
-            .flat_map(|s| s.chunks.iter().map(|c| c.chunk_ref))
-            .collect();
+        let refs: Vec<u64> = series.iter().flat_map(|s| s.chunks.iter().map(|c| c.chunk_ref)).collect();
         self.chunks.fetch(&refs).await
     }
 
@@ -216,14 +213,9 @@ pub async fn discover_blocks(store: &dyn ObjectStore, dir: &Path) -> Result<Vec<
     if exists(store, &dir.clone().join("meta.json")).await? {
         return Ok(vec![dir.clone()]);
     }
-    let listing = store
-        .list_with_delimiter(Some(dir))
-        .await
-        .map_err(|e| Error::store(dir.as_ref(), e))?;
-    let candidates = listing
-        .common_prefixes
-        .into_iter()
-        .filter(|p| !matches!(p.filename(), Some("wal" | "chunks_head")));
+    let listing = store.list_with_delimiter(Some(dir)).await.map_err(|e| Error::store(dir.as_ref(), e))?;
+    let candidates =
+        listing.common_prefixes.into_iter().filter(|p| !matches!(p.filename(), Some("wal" | "chunks_head")));
     let mut blocks = Vec::new();
     for child in candidates {
         if exists(store, &child.clone().join("meta.json")).await?

@@ -87,10 +87,7 @@ impl ChunkRange {
     }
 
     fn find(&self, segment: u32, offset: u64) -> Option<(&Part, usize)> {
-        let i = self
-            .parts
-            .binary_search_by_key(&segment, |p| p.segment)
-            .ok()?;
+        let i = self.parts.binary_search_by_key(&segment, |p| p.segment).ok()?;
         let part = &self.parts[i];
         let rel = offset.checked_sub(part.start)?;
         let rel = usize::try_from(rel).ok()?;
@@ -118,23 +115,13 @@ impl ChunkReader {
             .into_iter()
             .filter_map(|o| {
                 let n = o.location.filename()?.parse::<u64>().ok()?;
-                Some((
-                    n,
-                    Segment {
-                        path: o.location,
-                        size: o.size,
-                    },
-                ))
+                Some((n, Segment { path: o.location, size: o.size }))
             })
             .collect();
         numbered.sort_by_key(|(n, _)| *n);
         let segments: Vec<Segment> = numbered.into_iter().map(|(_, s)| s).collect();
         try_join_all(segments.iter().map(|s| check_header(store.as_ref(), s))).await?;
-        Ok(ChunkReader {
-            store,
-            dir: chunks_dir.clone(),
-            segments,
-        })
+        Ok(ChunkReader { store, dir: chunks_dir.clone(), segments })
     }
 
     /// The segment files in chunk-ref order.
@@ -162,10 +149,7 @@ impl ChunkReader {
         if off < SEGMENT_HEADER_LEN || off >= s.size {
             return Err(Error::corrupt(
                 s.path.as_ref(),
-                format!(
-                    "chunk ref {chunk_ref:#x}: offset {off} outside the file of {} bytes",
-                    s.size
-                ),
+                format!("chunk ref {chunk_ref:#x}: offset {off} outside the file of {} bytes", s.size),
             ));
         }
         Ok((seg, s, off))
@@ -181,12 +165,9 @@ impl ChunkReader {
             e.0 = e.0.min(off);
             e.1 = e.1.max(off);
         }
-        let parts = try_join_all(
-            spans
-                .into_iter()
-                .map(|(seg, (first, last))| self.fetch_span(seg, first, last)),
-        )
-        .await?;
+        let parts =
+            try_join_all(spans.into_iter().map(|(seg, (first, last))| self.fetch_span(seg, first, last)))
+                .await?;
         Ok(ChunkRange { parts })
     }
 
@@ -206,7 +187,10 @@ impl ChunkReader {
             .ok_or_else(|| {
                 Error::corrupt(
                     p,
-                    format!("chunk at offset {last} of length {len} runs past the end of the {}-byte file", s.size),
+                    format!(
+                        "chunk at offset {last} of length {len} runs past the end of the {}-byte file",
+                        s.size
+                    ),
                 )
             })?;
         let bytes = if need > end {
@@ -218,11 +202,7 @@ impl ChunkReader {
         } else {
             bytes
         };
-        Ok(Part {
-            segment: seg,
-            start: first,
-            bytes,
-        })
+        Ok(Part { segment: seg, start: first, bytes })
     }
 
     /// Slices the record of `chunk_ref` out of `range` and checks its CRC32C.
@@ -236,8 +216,8 @@ impl ChunkReader {
             )
         })?;
         let b = &part.bytes[rel..];
-        let (len, n) = uvarint(b)
-            .map_err(|e| Error::corrupt(p, format!("chunk at offset {off}: length: {e}")))?;
+        let (len, n) =
+            uvarint(b).map_err(|e| Error::corrupt(p, format!("chunk at offset {off}: length: {e}")))?;
         let body = usize::try_from(len)
             .ok()
             .and_then(|len| b.get(n..n.checked_add(len)?.checked_add(1)?))
@@ -248,35 +228,23 @@ impl ChunkReader {
                 )
             })?;
         let crc = b.get(n + body.len()..n + body.len() + 4).ok_or_else(|| {
-            Error::corrupt(
-                p,
-                format!("chunk at offset {off}: checksum past the end of the data"),
-            )
+            Error::corrupt(p, format!("chunk at offset {off}: checksum past the end of the data"))
         })?;
         let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
         check_crc(p, || format!("chunk at offset {off}"), body, stored)?;
-        Ok(RawChunk {
-            encoding: body[0],
-            data: &body[1..],
-        })
+        Ok(RawChunk { encoding: body[0], data: &body[1..] })
     }
 }
 
 async fn check_header(store: &dyn ObjectStore, s: &Segment) -> Result<()> {
     let p = s.path.as_ref();
     if s.size < SEGMENT_HEADER_LEN {
-        return Err(Error::corrupt(
-            p,
-            format!("{} bytes is shorter than the segment header", s.size),
-        ));
+        return Err(Error::corrupt(p, format!("{} bytes is shorter than the segment header", s.size)));
     }
     let h = get_range_exact(store, &s.path, 0..SEGMENT_HEADER_LEN).await?;
     let magic = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
     if magic != SEGMENT_MAGIC {
-        return Err(Error::corrupt(
-            p,
-            format!("bad magic {magic:#010x}, expected {SEGMENT_MAGIC:#010x}"),
-        ));
+        return Err(Error::corrupt(p, format!("bad magic {magic:#010x}, expected {SEGMENT_MAGIC:#010x}")));
     }
     if h[4] != 1 {
         return Err(Error::Unsupported {

@@ -11,9 +11,7 @@ pub type DumpLine = (Vec<(String, String)>, f64, i64);
 /// Parses one dump line into (labels in order, value, timestamp ms).
 pub fn parse_dump_line(line: &str) -> Result<DumpLine, String> {
     let rest = line.trim_end_matches(['\n', '\r']);
-    let mut s = rest
-        .strip_prefix('{')
-        .ok_or_else(|| format!("line does not start with '{{': {line:?}"))?;
+    let mut s = rest.strip_prefix('{').ok_or_else(|| format!("line does not start with '{{': {line:?}"))?;
     let mut labels = Vec::new();
     loop {
         if let Some(r) = s.strip_prefix('}') {
@@ -21,13 +19,9 @@ pub fn parse_dump_line(line: &str) -> Result<DumpLine, String> {
             break;
         }
         if !labels.is_empty() {
-            s = s
-                .strip_prefix(", ")
-                .ok_or_else(|| format!("expected ', ' between labels: {line:?}"))?;
+            s = s.strip_prefix(", ").ok_or_else(|| format!("expected ', ' between labels: {line:?}"))?;
         }
-        let eq = s
-            .find('=')
-            .ok_or_else(|| format!("label without '=': {line:?}"))?;
+        let eq = s.find('=').ok_or_else(|| format!("label without '=': {line:?}"))?;
         let name = &s[..eq];
         if name.is_empty() || name.contains([',', '}', ' ', '"']) {
             return Err(format!("bad label name {name:?} in {line:?}"));
@@ -36,12 +30,8 @@ pub fn parse_dump_line(line: &str) -> Result<DumpLine, String> {
         labels.push((name.to_owned(), value));
         s = r;
     }
-    let s = s
-        .strip_prefix(' ')
-        .ok_or_else(|| format!("expected ' ' after labels: {line:?}"))?;
-    let (v, t) = s
-        .split_once(' ')
-        .ok_or_else(|| format!("expected '<value> <timestamp>': {line:?}"))?;
+    let s = s.strip_prefix(' ').ok_or_else(|| format!("expected ' ' after labels: {line:?}"))?;
+    let (v, t) = s.split_once(' ').ok_or_else(|| format!("expected '<value> <timestamp>': {line:?}"))?;
     let value: f64 = v.parse().map_err(|e| format!("bad value {v:?}: {e}"))?;
     let ts: i64 = t.parse().map_err(|e| format!("bad timestamp {t:?}: {e}"))?;
     Ok((labels, value, ts))
@@ -50,16 +40,13 @@ pub fn parse_dump_line(line: &str) -> Result<DumpLine, String> {
 /// Parses a Go double-quoted string literal at the start of `s`; returns it and the rest.
 /// Supports `\a \b \f \n \r \t \v \\ \" \' \xNN \NNN (octal) \uNNNN \UNNNNNNNN`.
 pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
-    let body = s
-        .strip_prefix('"')
-        .ok_or_else(|| format!("expected '\"' at {s:?}"))?;
+    let body = s.strip_prefix('"').ok_or_else(|| format!("expected '\"' at {s:?}"))?;
     let mut out: Vec<u8> = Vec::new();
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
             '"' => {
-                let value = String::from_utf8(out)
-                    .map_err(|e| format!("quoted string is not UTF-8: {e}"))?;
+                let value = String::from_utf8(out).map_err(|e| format!("quoted string is not UTF-8: {e}"))?;
                 return Ok((value, &body[i + 1..]));
             }
             '\\' => {
@@ -68,9 +55,7 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
                     let mut v = 0u32;
                     for _ in 0..n {
                         let (_, h) = chars.next().ok_or("short hex escape")?;
-                        v = v * 16
-                            + h.to_digit(16)
-                                .ok_or_else(|| format!("bad hex digit {h:?}"))?;
+                        v = v * 16 + h.to_digit(16).ok_or_else(|| format!("bad hex digit {h:?}"))?;
                     }
                     Ok(v)
                 };
@@ -88,8 +73,7 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
                     'x' => out.push(hex(2)? as u8),
                     'u' | 'U' => {
                         let v = hex(if e == 'u' { 4 } else { 8 })?;
-                        let ch =
-                            char::from_u32(v).ok_or_else(|| format!("bad code point {v:#x}"))?;
+                        let ch = char::from_u32(v).ok_or_else(|| format!("bad code point {v:#x}"))?;
                         let mut buf = [0u8; 4];
                         out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                     }
@@ -97,9 +81,7 @@ pub fn parse_go_quoted(s: &str) -> Result<(String, &str), String> {
                         let mut v = e.to_digit(8).unwrap_or(0);
                         for _ in 0..2 {
                             let (_, d) = chars.next().ok_or("short octal escape")?;
-                            v = v * 8
-                                + d.to_digit(8)
-                                    .ok_or_else(|| format!("bad octal digit {d:?}"))?;
+                            v = v * 8 + d.to_digit(8).ok_or_else(|| format!("bad octal digit {d:?}"))?;
                         }
                         out.push(u8::try_from(v).map_err(|_| format!("octal escape {v} > 255"))?);
                     }
@@ -199,12 +181,9 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert_eq!(l[2], ("instance".to_owned(), "a:9090".to_owned()));
         assert_eq!((v, t), (10.0, 1_700_000_060_000));
-        for (text, want) in [
-            ("1e+06", 1e6),
-            ("+Inf", f64::INFINITY),
-            ("-Inf", f64::NEG_INFINITY),
-            ("-0", -0.0),
-        ] {
+        for (text, want) in
+            [("1e+06", 1e6), ("+Inf", f64::INFINITY), ("-Inf", f64::NEG_INFINITY), ("-0", -0.0)]
+        {
             let (_, v, _) = parse_dump_line(&format!("{{}} {text} -5")).unwrap();
             assert_eq!(v.to_bits(), want.to_bits(), "{text}");
         }
@@ -241,10 +220,7 @@ mod tests {
 
     #[test]
     fn format_labels_matches_prometheus() {
-        let l = vec![
-            ("__name__".to_owned(), "up".to_owned()),
-            ("le".to_owned(), "+Inf".to_owned()),
-        ];
+        let l = vec![("__name__".to_owned(), "up".to_owned()), ("le".to_owned(), "+Inf".to_owned())];
         let s = format_labels(&l);
         assert_eq!(s, r#"{__name__="up", le="+Inf"}"#);
         assert_eq!(parse_dump_line(&format!("{s} 1 2")).unwrap().0, l);

@@ -141,22 +141,12 @@ pub(crate) fn crc32c(data: &[u8]) -> u32 {
 }
 
 /// Verifies that `data` hashes to `stored`, else [`Error::Checksum`] naming `path` and `what`.
-pub(crate) fn check_crc(
-    path: &str,
-    what: impl FnOnce() -> String,
-    data: &[u8],
-    stored: u32,
-) -> Result<()> {
+pub(crate) fn check_crc(path: &str, what: impl FnOnce() -> String, data: &[u8], stored: u32) -> Result<()> {
     let actual = crc32c(data);
     if actual == stored {
         Ok(())
     } else {
-        Err(Error::Checksum {
-            path: path.to_owned(),
-            what: what(),
-            expected: stored,
-            actual,
-        })
+        Err(Error::Checksum { path: path.to_owned(), what: what(), expected: stored, actual })
     }
 }
 

@@ -81,22 +81,14 @@ impl Error {
     /// Maps an object-store error for `path`, turning "not found" into [`Error::NotFound`].
     pub(crate) fn store(path: &str, source: object_store::Error) -> Self {
         match source {
-            object_store::Error::NotFound { .. } => Error::NotFound {
-                path: path.to_owned(),
-            },
-            source => Error::ObjectStore {
-                path: path.to_owned(),
-                source,
-            },
+            object_store::Error::NotFound { .. } => Error::NotFound { path: path.to_owned() },
+            source => Error::ObjectStore { path: path.to_owned(), source },
         }
     }
 
     /// Shorthand for [`Error::Corrupt`].
     pub(crate) fn corrupt(path: &str, reason: impl Into<String>) -> Self {
-        Error::Corrupt {
-            path: path.to_owned(),
-            reason: reason.into(),
-        }
+        Error::Corrupt { path: path.to_owned(), reason: reason.into() }
     }
 }
 

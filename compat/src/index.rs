@@ -75,12 +75,7 @@ impl Toc {
 
     /// End of the section starting at `start`: the next section's start or the TOC.
     fn section_end(&self, start: u64, toc_start: u64) -> u64 {
-        self.offsets()
-            .into_iter()
-            .filter(|&o| o > start)
-            .min()
-            .unwrap_or(toc_start)
-            .min(toc_start)
+        self.offsets().into_iter().filter(|&o| o > start).min().unwrap_or(toc_start).min(toc_start)
     }
 }
 
@@ -109,10 +104,7 @@ impl IndexReader {
         let p = path.as_ref();
         let (toc_bytes, size) = get_suffix(store.as_ref(), path, TOC_LEN).await?;
         if size < HEADER_LEN + TOC_LEN || toc_bytes.len() as u64 != TOC_LEN {
-            return Err(Error::corrupt(
-                p,
-                format!("file of {size} bytes is too short for an index"),
-            ));
+            return Err(Error::corrupt(p, format!("file of {size} bytes is too short for an index")));
         }
         let toc = parse_toc(p, &toc_bytes)?;
         let toc_start = size - TOC_LEN;
@@ -130,10 +122,7 @@ impl IndexReader {
         }
         for off in toc.offsets() {
             if off > toc_start {
-                return Err(Error::corrupt(
-                    p,
-                    format!("TOC offset {off} beyond the file (size {size})"),
-                ));
+                return Err(Error::corrupt(p, format!("TOC offset {off} beyond the file (size {size})")));
             }
         }
         let ranges = [
@@ -144,10 +133,7 @@ impl IndexReader {
         ];
         let parts = get_ranges_exact(store.as_ref(), path, &ranges).await?;
         let [header, sym_bytes, series_bytes, table_bytes] = parts.as_slice() else {
-            return Err(Error::corrupt(
-                p,
-                "object store returned the wrong number of ranges",
-            ));
+            return Err(Error::corrupt(p, "object store returned the wrong number of ranges"));
         };
         let version = parse_header(p, header)?;
         let symbols = parse_symbols(p, toc.symbols, sym_bytes)?;
@@ -211,11 +197,7 @@ impl IndexReader {
 
     /// Label names from the postings offset table, sorted, without the all-postings key.
     pub fn label_names(&self) -> Vec<String> {
-        self.postings_table
-            .keys()
-            .filter(|k| !k.is_empty())
-            .cloned()
-            .collect()
+        self.postings_table.keys().filter(|k| !k.is_empty()).cloned().collect()
     }
 
     /// Values of label `name`, sorted.
@@ -230,51 +212,35 @@ impl IndexReader {
     /// that postings list. Unknown pairs give an empty list.
     pub async fn postings(&self, name: &str, value: &str) -> Result<Vec<u64>> {
         let p = self.path.as_ref();
-        let Some(off) = self.postings_table.get(name).and_then(|vs| {
-            vs.binary_search_by(|(v, _)| v.as_str().cmp(value))
-                .ok()
-                .map(|i| vs[i].1)
-        }) else {
+        let Some(off) = self
+            .postings_table
+            .get(name)
+            .and_then(|vs| vs.binary_search_by(|(v, _)| v.as_str().cmp(value)).ok().map(|i| vs[i].1))
+        else {
             return Ok(Vec::new());
         };
         let next = self.postings_offsets.partition_point(|&o| o <= off);
-        let end = self
-            .postings_offsets
-            .get(next)
-            .copied()
-            .unwrap_or(self.postings_end);
+        let end = self.postings_offsets.get(next).copied().unwrap_or(self.postings_end);
         if off < self.toc.postings || end <= off || end > self.size {
             return Err(Error::corrupt(
                 p,
-                format!(
-                    "postings list for {name}={value:?} at offset {off} outside the postings section"
-                ),
+                format!("postings list for {name}={value:?} at offset {off} outside the postings section"),
             ));
         }
         let bytes = get_range_exact(self.store.as_ref(), &self.path, off..end).await?;
         let what = || format!("postings list {name}={value:?} at offset {off}");
         let body = section(p, &bytes, &what)?;
         let mut d = Dec::new(body);
-        let n = d
-            .be32()
-            .map_err(|e| Error::corrupt(p, format!("{}: {e}", what())))? as usize;
+        let n = d.be32().map_err(|e| Error::corrupt(p, format!("{}: {e}", what())))? as usize;
         if d.remaining() != n.saturating_mul(4) {
             return Err(Error::corrupt(
                 p,
-                format!(
-                    "{}: {n} entries need {} bytes, have {}",
-                    what(),
-                    n * 4,
-                    d.remaining()
-                ),
+                format!("{}: {n} entries need {} bytes, have {}", what(), n * 4, d.remaining()),
             ));
         }
         let mut refs = Vec::with_capacity(n);
         for _ in 0..n {
-            refs.push(u64::from(
-                d.be32()
-                    .map_err(|e| Error::corrupt(p, format!("{}: {e}", what())))?,
-            ));
+            refs.push(u64::from(d.be32().map_err(|e| Error::corrupt(p, format!("{}: {e}", what())))?));
         }
         Ok(refs)
     }
@@ -284,13 +250,9 @@ fn parse_toc(p: &str, b: &[u8]) -> Result<Toc> {
     let mut d = Dec::new(b);
     let mut o = [0u64; 6];
     for x in &mut o {
-        *x = d
-            .be64()
-            .map_err(|e| Error::corrupt(p, format!("TOC: {e}")))?;
+        *x = d.be64().map_err(|e| Error::corrupt(p, format!("TOC: {e}")))?;
     }
-    let stored = d
-        .be32()
-        .map_err(|e| Error::corrupt(p, format!("TOC: {e}")))?;
+    let stored = d.be32().map_err(|e| Error::corrupt(p, format!("TOC: {e}")))?;
     check_crc(p, || "TOC".to_owned(), &b[..48], stored)?;
     Ok(Toc {
         symbols: o[0],
@@ -308,10 +270,7 @@ fn parse_header(p: &str, b: &[u8]) -> Result<u8> {
     };
     let magic = u32::from_be_bytes([m0, m1, m2, m3]);
     if magic != INDEX_MAGIC {
-        return Err(Error::corrupt(
-            p,
-            format!("bad magic {magic:#010x}, expected {INDEX_MAGIC:#010x}"),
-        ));
+        return Err(Error::corrupt(p, format!("bad magic {magic:#010x}, expected {INDEX_MAGIC:#010x}")));
     }
     if version != 2 && version != 3 {
         return Err(Error::Unsupported {
@@ -326,22 +285,14 @@ fn parse_header(p: &str, b: &[u8]) -> Result<u8> {
 /// allowed), verifying the CRC; returns the payload.
 fn section<'a>(p: &str, b: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a [u8]> {
     let mut d = Dec::new(b);
-    let len = d
-        .be32()
-        .map_err(|e| Error::corrupt(p, format!("{}: {e}", what())))? as usize;
+    let len = d.be32().map_err(|e| Error::corrupt(p, format!("{}: {e}", what())))? as usize;
     let body = d.bytes(len).map_err(|_| {
         Error::corrupt(
             p,
-            format!(
-                "{}: length {len} exceeds the {} bytes available",
-                what(),
-                b.len().saturating_sub(8)
-            ),
+            format!("{}: length {len} exceeds the {} bytes available", what(), b.len().saturating_sub(8)),
         )
     })?;
-    let stored = d
-        .be32()
-        .map_err(|_| Error::corrupt(p, format!("{}: checksum missing", what())))?;
+    let stored = d.be32().map_err(|_| Error::corrupt(p, format!("{}: checksum missing", what())))?;
     check_crc(p, what, body, stored)?;
     Ok(body)
 }
@@ -354,16 +305,14 @@ fn parse_symbols(p: &str, off: u64, b: &[u8]) -> Result<Vec<String>> {
     let what = || format!("symbol table at offset {off}");
     let body = section(p, b, &what)?;
     let mut d = Dec::new(body);
-    let n = d
-        .be32()
-        .map_err(|e| corrupt_at(p, "symbol table", off, e))? as usize;
+    let n = d.be32().map_err(|e| corrupt_at(p, "symbol table", off, e))? as usize;
     let mut symbols = Vec::with_capacity(n.min(body.len()));
     for i in 0..n {
         let s = d
             .uvarint_bytes()
             .map_err(|e| Error::corrupt(p, format!("symbol {i} of {n} at offset {off}: {e}")))?;
-        let s = std::str::from_utf8(s)
-            .map_err(|e| Error::corrupt(p, format!("symbol {i} is not UTF-8: {e}")))?;
+        let s =
+            std::str::from_utf8(s).map_err(|e| Error::corrupt(p, format!("symbol {i} is not UTF-8: {e}")))?;
         symbols.push(s.to_owned());
     }
     Ok(symbols)
@@ -383,12 +332,7 @@ fn symbol<'s>(p: &str, symbols: &'s [String], ord: u32, entry_off: u64) -> Resul
 
 /// Parses every 16-byte-aligned series entry of the section starting at file offset `base`
 /// (entries start at the first 16-byte boundary at or after `base`; zero padding between).
-fn parse_series_section(
-    p: &str,
-    base: u64,
-    b: &[u8],
-    symbols: &[String],
-) -> Result<Vec<SeriesEntry>> {
+fn parse_series_section(p: &str, base: u64, b: &[u8], symbols: &[String]) -> Result<Vec<SeriesEntry>> {
     let mut out = Vec::new();
     // The TOC points at the section start; entries begin at the next 16-byte boundary.
     let align = |pos: usize| ((base + pos as u64).div_ceil(16) * 16 - base) as usize;
@@ -401,23 +345,14 @@ fn parse_series_section(
             if rest.iter().all(|&x| x == 0) {
                 break;
             }
-            return Err(Error::corrupt(
-                p,
-                format!("series entry at offset {off}: zero length"),
-            ));
+            return Err(Error::corrupt(p, format!("series entry at offset {off}: zero length")));
         }
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let body = rest.get(n..).and_then(|r| r.get(..len)).ok_or_else(|| {
-            Error::corrupt(
-                p,
-                format!("series entry at offset {off}: length {len} past section end"),
-            )
+            Error::corrupt(p, format!("series entry at offset {off}: length {len} past section end"))
         })?;
         let crc = rest.get(n + len..n + len + 4).ok_or_else(|| {
-            Error::corrupt(
-                p,
-                format!("series entry at offset {off}: checksum past section end"),
-            )
+            Error::corrupt(p, format!("series entry at offset {off}: checksum past section end"))
         })?;
         let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
         check_crc(p, || format!("series entry at offset {off}"), body, stored)?;
@@ -435,10 +370,7 @@ fn parse_series_entry(p: &str, off: u64, body: &[u8], symbols: &[String]) -> Res
     for _ in 0..nl {
         let name = d.uvarint32().map_err(err)?;
         let value = d.uvarint32().map_err(err)?;
-        labels.push((
-            symbol(p, symbols, name, off)?.to_owned(),
-            symbol(p, symbols, value, off)?.to_owned(),
-        ));
+        labels.push((symbol(p, symbols, name, off)?.to_owned(), symbol(p, symbols, value, off)?.to_owned()));
     }
     let nc = d.uvarint().map_err(err)? as usize;
     let mut chunks = Vec::with_capacity(nc.min(body.len()));
@@ -446,29 +378,17 @@ fn parse_series_entry(p: &str, off: u64, body: &[u8], symbols: &[String]) -> Res
         let mint = d.varint().map_err(err)?;
         let maxt = mint.wrapping_add(d.uvarint().map_err(err)? as i64);
         let mut chunk_ref = d.uvarint().map_err(err)?;
-        chunks.push(ChunkMeta {
-            min_time: mint,
-            max_time: maxt,
-            chunk_ref,
-        });
+        chunks.push(ChunkMeta { min_time: mint, max_time: maxt, chunk_ref });
         let mut prev_maxt = maxt;
         for _ in 1..nc {
             let mint = prev_maxt.wrapping_add(d.uvarint().map_err(err)? as i64);
             let maxt = mint.wrapping_add(d.uvarint().map_err(err)? as i64);
             chunk_ref = chunk_ref.wrapping_add(d.varint().map_err(err)? as u64);
-            chunks.push(ChunkMeta {
-                min_time: mint,
-                max_time: maxt,
-                chunk_ref,
-            });
+            chunks.push(ChunkMeta { min_time: mint, max_time: maxt, chunk_ref });
             prev_maxt = maxt;
         }
     }
-    Ok(SeriesEntry {
-        series_ref: off / 16,
-        labels,
-        chunks,
-    })
+    Ok(SeriesEntry { series_ref: off / 16, labels, chunks })
 }
 
 type PostingsTable = BTreeMap<String, Vec<(String, u64)>>;
@@ -486,10 +406,7 @@ fn parse_postings_table(p: &str, off: u64, b: &[u8]) -> Result<(PostingsTable, V
         if keys != 2 {
             return Err(Error::corrupt(
                 p,
-                format!(
-                    "postings offset table entry {i} at byte {} has {keys} keys, expected 2",
-                    d.pos()
-                ),
+                format!("postings offset table entry {i} at byte {} has {keys} keys, expected 2", d.pos()),
             ));
         }
         let name = utf8(p, d.uvarint_bytes().map_err(err)?)?;
@@ -498,10 +415,7 @@ fn parse_postings_table(p: &str, off: u64, b: &[u8]) -> Result<(PostingsTable, V
         offsets.push(list_off);
         let values = table.entry(name.to_owned()).or_default();
         if values.last().is_some_and(|(v, _)| v.as_str() >= value) {
-            return Err(Error::corrupt(
-                p,
-                format!("postings offset table not sorted at {name}={value:?}"),
-            ));
+            return Err(Error::corrupt(p, format!("postings offset table not sorted at {name}={value:?}")));
         }
         values.push((value.to_owned(), list_off));
     }

@@ -19,52 +19,29 @@ pub(crate) async fn get_range_exact(
         return Ok(Bytes::new());
     }
     let want = range.end - range.start;
-    let bytes = store
-        .get_range(path, range.clone())
-        .await
-        .map_err(|e| Error::store(path.as_ref(), e))?;
+    let bytes = store.get_range(path, range.clone()).await.map_err(|e| Error::store(path.as_ref(), e))?;
     if bytes.len() as u64 != want {
         return Err(Error::corrupt(
             path.as_ref(),
-            format!(
-                "file too short: wanted bytes {}..{}, got {} bytes",
-                range.start,
-                range.end,
-                bytes.len()
-            ),
+            format!("file too short: wanted bytes {}..{}, got {} bytes", range.start, range.end, bytes.len()),
         ));
     }
     Ok(bytes)
 }
 
 /// Reads the last `n` bytes of `path`; returns them with the object's total size.
-pub(crate) async fn get_suffix(
-    store: &dyn ObjectStore,
-    path: &Path,
-    n: u64,
-) -> Result<(Bytes, u64)> {
+pub(crate) async fn get_suffix(store: &dyn ObjectStore, path: &Path, n: u64) -> Result<(Bytes, u64)> {
     let opts = GetOptions::new().with_range(Some(GetRange::Suffix(n)));
-    let res = store
-        .get_opts(path, opts)
-        .await
-        .map_err(|e| Error::store(path.as_ref(), e))?;
+    let res = store.get_opts(path, opts).await.map_err(|e| Error::store(path.as_ref(), e))?;
     let size = res.meta.size;
-    let bytes = res
-        .bytes()
-        .await
-        .map_err(|e| Error::store(path.as_ref(), e))?;
+    let bytes = res.bytes().await.map_err(|e| Error::store(path.as_ref(), e))?;
     Ok((bytes, size))
 }
 
 /// Reads all of `path`.
 pub(crate) async fn get_all(store: &dyn ObjectStore, path: &Path) -> Result<Bytes> {
-    let res = store
-        .get(path)
-        .await
-        .map_err(|e| Error::store(path.as_ref(), e))?;
-    res.bytes()
-        .await
-        .map_err(|e| Error::store(path.as_ref(), e))
+    let res = store.get(path).await.map_err(|e| Error::store(path.as_ref(), e))?;
+    res.bytes().await.map_err(|e| Error::store(path.as_ref(), e))
 }
 
 /// Reads all of `path`, or `None` if it does not exist.
@@ -87,10 +64,7 @@ pub(crate) async fn get_ranges_exact(
     let got = if wanted.is_empty() {
         Vec::new()
     } else {
-        store
-            .get_ranges(path, &wanted)
-            .await
-            .map_err(|e| Error::store(path.as_ref(), e))?
+        store.get_ranges(path, &wanted).await.map_err(|e| Error::store(path.as_ref(), e))?
     };
     let mut got = got.into_iter();
     let mut out = Vec::with_capacity(ranges.len());
@@ -103,12 +77,7 @@ pub(crate) async fn get_ranges_exact(
         if b.len() as u64 != r.end - r.start {
             return Err(Error::corrupt(
                 path.as_ref(),
-                format!(
-                    "file too short: wanted bytes {}..{}, got {} bytes",
-                    r.start,
-                    r.end,
-                    b.len()
-                ),
+                format!("file too short: wanted bytes {}..{}, got {} bytes", r.start, r.end, b.len()),
             ));
         }
         out.push(b);

@@ -52,18 +52,10 @@ pub struct BlockStats {
     #[serde(rename = "numSamples", default)]
     pub num_samples: u64,
     /// Float samples (newer Prometheus only).
-    #[serde(
-        rename = "numFloatSamples",
-        default,
-        skip_serializing_if = "is_zero_u64"
-    )]
+    #[serde(rename = "numFloatSamples", default, skip_serializing_if = "is_zero_u64")]
     pub num_float_samples: u64,
     /// Native histogram samples (newer Prometheus only).
-    #[serde(
-        rename = "numHistogramSamples",
-        default,
-        skip_serializing_if = "is_zero_u64"
-    )]
+    #[serde(rename = "numHistogramSamples", default, skip_serializing_if = "is_zero_u64")]
     pub num_histogram_samples: u64,
     /// Series.
     #[serde(rename = "numSeries", default)]
@@ -179,25 +171,16 @@ impl BlockMeta {
     /// Parses and validates `bytes` read from `path`: version must be 1, ulid non-empty and
     /// `minTime <= maxTime`. Errors are [`Error::BadMeta`] naming `path`.
     pub fn parse(path: &str, bytes: &[u8]) -> Result<Self> {
-        let bad = |reason: String| Error::BadMeta {
-            path: path.to_owned(),
-            reason,
-        };
+        let bad = |reason: String| Error::BadMeta { path: path.to_owned(), reason };
         let meta: BlockMeta = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if meta.version != 1 {
-            return Err(bad(format!(
-                "version {} (only version 1 is supported)",
-                meta.version
-            )));
+            return Err(bad(format!("version {} (only version 1 is supported)", meta.version)));
         }
         if meta.ulid.is_empty() {
             return Err(bad("empty ulid".to_owned()));
         }
         if meta.min_time > meta.max_time {
-            return Err(bad(format!(
-                "minTime {} is after maxTime {}",
-                meta.min_time, meta.max_time
-            )));
+            return Err(bad(format!("minTime {} is after maxTime {}", meta.min_time, meta.max_time)));
         }
         Ok(meta)
     }
@@ -210,10 +193,7 @@ impl BlockMeta {
 
     /// External labels (`thanos.labels`), empty when there is no Thanos section.
     pub fn external_labels(&self) -> BTreeMap<String, String> {
-        self.thanos
-            .as_ref()
-            .map(|t| t.labels.clone())
-            .unwrap_or_default()
+        self.thanos.as_ref().map(|t| t.labels.clone()).unwrap_or_default()
     }
 }
 
@@ -255,10 +235,7 @@ mod tests {
     fn parses_prometheus_meta() {
         let m = BlockMeta::parse("b/meta.json", PROM.as_bytes()).unwrap();
         assert_eq!(m.ulid, "01M8AXQ5BJNE0SYE3RJCX48A98");
-        assert_eq!(
-            (m.min_time, m.max_time),
-            (1_700_000_000_000, 1_700_006_360_001)
-        );
+        assert_eq!((m.min_time, m.max_time), (1_700_000_000_000, 1_700_006_360_001));
         assert_eq!(m.stats.num_samples, 2568);
         assert_eq!(m.compaction.level, 1);
         assert!(m.thanos.is_none() && m.promlake.is_none());
@@ -288,31 +265,16 @@ mod tests {
     fn rejects_bad_meta_naming_path() {
         let cases = [
             ("{not json", "key must be a string"),
-            (
-                r#"{"ulid":"x","minTime":0,"maxTime":1,"version":2}"#,
-                "version 2",
-            ),
-            (
-                r#"{"ulid":"","minTime":0,"maxTime":1,"version":1}"#,
-                "empty ulid",
-            ),
-            (
-                r#"{"ulid":"x","minTime":5,"maxTime":1,"version":1}"#,
-                "after maxTime",
-            ),
-            (
-                r#"{"ulid":"x","minTime":0,"maxTime":1}"#,
-                "missing field `version`",
-            ),
+            (r#"{"ulid":"x","minTime":0,"maxTime":1,"version":2}"#, "version 2"),
+            (r#"{"ulid":"","minTime":0,"maxTime":1,"version":1}"#, "empty ulid"),
+            (r#"{"ulid":"x","minTime":5,"maxTime":1,"version":1}"#, "after maxTime"),
+            (r#"{"ulid":"x","minTime":0,"maxTime":1}"#, "missing field `version`"),
         ];
         for (json, want) in cases {
             let e = BlockMeta::parse("blk/meta.json", json.as_bytes()).unwrap_err();
             assert!(matches!(e, Error::BadMeta { .. }), "{e:?}");
             let msg = e.to_string();
-            assert!(
-                msg.starts_with("blk/meta.json: invalid meta.json: "),
-                "{msg}"
-            );
+            assert!(msg.starts_with("blk/meta.json: invalid meta.json: "), "{msg}");
             assert!(msg.contains(want), "{msg} lacks {want}");
         }
     }

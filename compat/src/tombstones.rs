@@ -115,10 +115,7 @@ impl Tombstones {
 
     /// Deleted intervals of `series_ref` (empty if none).
     pub fn intervals(&self, series_ref: u64) -> &[Interval] {
-        self.map
-            .get(&series_ref)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.map.get(&series_ref).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Whether nothing is deleted.
@@ -147,46 +144,13 @@ mod tests {
     #[test]
     fn round_trip_and_merge() {
         let mut t = Tombstones::new();
-        t.add(
-            7,
-            Interval {
-                min_time: 10,
-                max_time: 20,
-            },
-        );
-        t.add(
-            7,
-            Interval {
-                min_time: 15,
-                max_time: 30,
-            },
-        );
-        t.add(
-            7,
-            Interval {
-                min_time: -5,
-                max_time: 0,
-            },
-        );
-        t.add(
-            300,
-            Interval {
-                min_time: i64::MIN,
-                max_time: i64::MAX,
-            },
-        );
+        t.add(7, Interval { min_time: 10, max_time: 20 });
+        t.add(7, Interval { min_time: 15, max_time: 30 });
+        t.add(7, Interval { min_time: -5, max_time: 0 });
+        t.add(300, Interval { min_time: i64::MIN, max_time: i64::MAX });
         assert_eq!(
             t.intervals(7),
-            [
-                Interval {
-                    min_time: -5,
-                    max_time: 0
-                },
-                Interval {
-                    min_time: 10,
-                    max_time: 30
-                }
-            ]
+            [Interval { min_time: -5, max_time: 0 }, Interval { min_time: 10, max_time: 30 }]
         );
         let back = Tombstones::parse("t", &t.encode()).unwrap();
         assert_eq!(back, t);
@@ -197,41 +161,23 @@ mod tests {
     #[test]
     fn corruption_is_reported() {
         let mut t = Tombstones::new();
-        t.add(
-            1,
-            Interval {
-                min_time: 1,
-                max_time: 2,
-            },
-        );
+        t.add(1, Interval { min_time: 1, max_time: 2 });
         let good = t.encode();
         let mut b = good.clone();
         b[6] ^= 0x40;
-        assert!(matches!(
-            Tombstones::parse("x/tombstones", &b),
-            Err(Error::Checksum { .. })
-        ));
+        assert!(matches!(Tombstones::parse("x/tombstones", &b), Err(Error::Checksum { .. })));
         let mut b = good.clone();
         b[0] = 0;
-        assert!(matches!(
-            Tombstones::parse("x/tombstones", &b),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(Tombstones::parse("x/tombstones", &b), Err(Error::Corrupt { .. })));
         let mut b = good.clone();
         b[4] = 2;
-        assert!(matches!(
-            Tombstones::parse("x/tombstones", &b),
-            Err(Error::Unsupported { .. })
-        ));
+        assert!(matches!(Tombstones::parse("x/tombstones", &b), Err(Error::Unsupported { .. })));
         let e = Tombstones::parse("x/tombstones", &good[..5]).unwrap_err();
         assert!(e.to_string().starts_with("x/tombstones: corrupt"), "{e}");
         // A truncated entry with a recomputed CRC is still caught.
         let mut b = good[..good.len() - 5].to_vec();
         let crc = crate::encoding::crc32c(&b[5..]);
         b.extend_from_slice(&crc.to_be_bytes());
-        assert!(matches!(
-            Tombstones::parse("x/tombstones", &b),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(Tombstones::parse("x/tombstones", &b), Err(Error::Corrupt { .. })));
     }
 }

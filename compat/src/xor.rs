@@ -35,12 +35,7 @@ struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8], pos: usize) -> Self {
-        BitReader {
-            data,
-            pos,
-            buf: 0,
-            avail: 0,
-        }
+        BitReader { data, pos, buf: 0, avail: 0 }
     }
 
     /// Tops `buf` up to at least 56 valid bits, or to the end of the data.
@@ -212,9 +207,7 @@ impl<'a> State<'a> {
 }
 
 fn xor_err(reason: &str) -> Error {
-    Error::Xor {
-        reason: reason.to_owned(),
-    }
+    Error::Xor { reason: reason.to_owned() }
 }
 
 /// Iterates the samples of one XOR chunk as `(timestamp ms, value)`.
@@ -231,10 +224,7 @@ impl<'a> XorDecoder<'a> {
     /// Starts decoding `data`: the chunk bytes after the encoding byte.
     pub fn new(data: &'a [u8]) -> Result<Self> {
         let state = State::new(data).map_err(xor_err)?;
-        Ok(XorDecoder {
-            state,
-            failed: false,
-        })
+        Ok(XorDecoder { state, failed: false })
     }
 
     /// The sample count stored in the chunk header.
@@ -330,8 +320,7 @@ impl BitWriter {
             *last |= byt >> (8 - self.count);
         }
         // Go: `byt << count` on a byte, which is 0 when count == 8.
-        self.stream
-            .push(((u32::from(byt) << self.count) & 0xff) as u8);
+        self.stream.push(((u32::from(byt) << self.count) & 0xff) as u8);
     }
 
     fn write_bits(&mut self, u: u64, nbits: u32) {
@@ -375,10 +364,7 @@ impl XorEncoder {
     /// An empty chunk.
     pub fn new() -> Self {
         XorEncoder {
-            bw: BitWriter {
-                stream: vec![0, 0],
-                count: 0,
-            },
+            bw: BitWriter { stream: vec![0, 0], count: 0 },
             num: 0,
             t: 0,
             v: 0.0,
@@ -409,10 +395,7 @@ impl XorEncoder {
     /// If the chunk is already full ([`Self::is_full`]); use [`Self::try_append`] to get an error.
     #[track_caller]
     pub fn append(&mut self, t: i64, v: f64) {
-        assert!(
-            !self.is_full(),
-            "XOR chunk already holds {MAX_SAMPLES} samples"
-        );
+        assert!(!self.is_full(), "XOR chunk already holds {MAX_SAMPLES} samples");
         self.append_unchecked(t, v);
     }
 
@@ -488,10 +471,7 @@ impl XorEncoder {
         let new_trailing = delta.trailing_zeros() as u8;
         if self.leading != 0xff && new_leading >= self.leading && new_trailing >= self.trailing {
             bw.write_bit(false);
-            bw.write_bits(
-                delta >> self.trailing,
-                64 - u32::from(self.leading) - u32::from(self.trailing),
-            );
+            bw.write_bits(delta >> self.trailing, 64 - u32::from(self.leading) - u32::from(self.trailing));
             return;
         }
         self.leading = new_leading;

@@ -30,9 +30,7 @@ fn store_at(dir: &FsPath) -> Arc<dyn ObjectStore> {
 fn golden() -> BTreeMap<Labels, Samples> {
     let f = std::fs::File::open(format!("{TINY}/promtool-dump.txt.gz")).unwrap();
     let mut text = String::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_string(&mut text)
-        .unwrap();
+    flate2::read::GzDecoder::new(f).read_to_string(&mut text).unwrap();
     let mut out: BTreeMap<Labels, Samples> = BTreeMap::new();
     for line in text.lines() {
         let (labels, v, t) = parse_dump_line(line).unwrap();
@@ -44,10 +42,7 @@ fn golden() -> BTreeMap<Labels, Samples> {
 async fn open_all(dir: &FsPath) -> Vec<NativeBlock> {
     let store = store_at(dir);
     let mut blocks = Vec::new();
-    for p in discover_blocks(store.as_ref(), &Path::from(""))
-        .await
-        .unwrap()
-    {
+    for p in discover_blocks(store.as_ref(), &Path::from("")).await.unwrap() {
         blocks.push(NativeBlock::open(store.clone(), &p).await.unwrap());
     }
     blocks
@@ -72,11 +67,7 @@ fn copy_block() -> (tempfile::TempDir, PathBuf) {
     let dst = tmp.path().join(BLOCK);
     std::fs::create_dir_all(dst.join("chunks")).unwrap();
     for f in ["meta.json", "index", "tombstones", "chunks/000001"] {
-        std::fs::write(
-            dst.join(f),
-            std::fs::read(format!("{TINY}/{BLOCK}/{f}")).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dst.join(f), std::fs::read(format!("{TINY}/{BLOCK}/{f}")).unwrap()).unwrap();
     }
     (tmp, dst)
 }
@@ -104,22 +95,14 @@ async fn decoded_blocks_match_promtool_dump() {
         let decoded = decode_block(b).await.unwrap();
         assert_eq!(decoded.len() as u64, b.meta().stats.num_series);
         let n: usize = decoded.values().map(Vec::len).sum();
-        assert_eq!(
-            n as u64,
-            b.meta().stats.num_samples,
-            "block {}",
-            b.meta().ulid
-        );
+        assert_eq!(n as u64, b.meta().stats.num_samples, "block {}", b.meta().ulid);
         total += n as u64;
         for (l, s) in decoded {
             got.entry(l).or_default().extend(s);
         }
     }
     assert_eq!(total, 5784);
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        golden.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(got.keys().collect::<Vec<_>>(), golden.keys().collect::<Vec<_>>());
     for (labels, want) in &golden {
         let have = &got[labels];
         assert_eq!(have.len(), want.len(), "{}", format_labels(labels));
@@ -174,10 +157,7 @@ async fn postings_labels_and_meta() {
     let store = store_at(FsPath::new(TINY));
     let b = NativeBlock::open(store, &Path::from(BLOCK)).await.unwrap();
     assert_eq!(b.meta().ulid, BLOCK);
-    assert_eq!(
-        (b.meta().min_time, b.meta().max_time),
-        (1_700_000_000_000, 1_700_006_360_001)
-    );
+    assert_eq!((b.meta().min_time, b.meta().max_time), (1_700_000_000_000, 1_700_006_360_001));
     assert_eq!(b.dir().as_ref(), BLOCK);
     assert_eq!(b.index().version(), 2);
     assert!(b.tombstones().is_empty());
@@ -186,30 +166,18 @@ async fn postings_labels_and_meta() {
     let want: Vec<u64> = b
         .series()
         .iter()
-        .filter(|s| {
-            s.labels
-                .iter()
-                .any(|(n, v)| n == "__name__" && v == "http_requests_total")
-        })
+        .filter(|s| s.labels.iter().any(|(n, v)| n == "__name__" && v == "http_requests_total"))
         .map(|s| s.series_ref)
         .collect();
     assert_eq!(want.len(), 8);
-    assert_eq!(
-        b.postings("__name__", "http_requests_total").await.unwrap(),
-        want
-    );
+    assert_eq!(b.postings("__name__", "http_requests_total").await.unwrap(), want);
     let all: Vec<u64> = b.series().iter().map(|s| s.series_ref).collect();
     assert_eq!(b.postings("", "").await.unwrap(), all);
     assert_eq!(b.postings("job", "web").await.unwrap().len(), 6);
     assert!(b.postings("job", "nope").await.unwrap().is_empty());
     assert!(b.postings("nope", "x").await.unwrap().is_empty());
 
-    assert_eq!(
-        b.label_names(),
-        [
-            "__name__", "code", "instance", "job", "le", "method", "sensor"
-        ]
-    );
+    assert_eq!(b.label_names(), ["__name__", "code", "instance", "job", "le", "method", "sensor"]);
     assert_eq!(b.label_values("le"), ["+Inf", "0.1", "0.5", "1.0"]);
     assert!(b.label_values("missing").is_empty());
     // Series are sorted by labels in the index.
@@ -236,27 +204,16 @@ async fn discover_finds_data_dir_children_and_single_block() {
         std::fs::write(root.join(f), b"x").unwrap();
     }
     let store = store_at(root);
-    let found = discover_blocks(store.as_ref(), &Path::from(""))
-        .await
-        .unwrap();
+    let found = discover_blocks(store.as_ref(), &Path::from("")).await.unwrap();
     assert_eq!(found, [Path::from("01AAA"), Path::from("01BBB")]);
-    let one = discover_blocks(store.as_ref(), &Path::from("01BBB"))
-        .await
-        .unwrap();
+    let one = discover_blocks(store.as_ref(), &Path::from("01BBB")).await.unwrap();
     assert_eq!(one, [Path::from("01BBB")]);
-    assert!(
-        discover_blocks(store.as_ref(), &Path::from("empty"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(discover_blocks(store.as_ref(), &Path::from("empty")).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn fetch_subset_and_reject_uncovered_series() {
-    let b = NativeBlock::open(store_at(FsPath::new(TINY)), &Path::from(BLOCK))
-        .await
-        .unwrap();
+    let b = NativeBlock::open(store_at(FsPath::new(TINY)), &Path::from(BLOCK)).await.unwrap();
     let full = decode_block(&b).await.unwrap();
     let subset: Vec<&SeriesEntry> = b.series()[5..9].iter().collect();
     let range = b.fetch_chunks(&subset).await.unwrap();
@@ -268,46 +225,28 @@ async fn fetch_subset_and_reject_uncovered_series() {
         assert_eq!(got, full[&s.labels]);
     }
     let (mut ts, mut vals) = (vec![1], vec![1.0]);
-    let e = b
-        .decode_series(&b.series()[0], &range, &mut ts, &mut vals)
-        .unwrap_err();
+    let e = b.decode_series(&b.series()[0], &range, &mut ts, &mut vals).unwrap_err();
     assert!(matches!(e, Error::Corrupt { .. }), "{e}");
-    assert_eq!(
-        (ts, vals),
-        (vec![1], vec![1.0]),
-        "nothing appended on error"
-    );
+    assert_eq!((ts, vals), (vec![1], vec![1.0]), "nothing appended on error");
 }
 
 #[tokio::test]
 async fn tombstones_drop_deleted_samples() {
     let (tmp, dir) = copy_block();
     let store = store_at(tmp.path());
-    let before = NativeBlock::open(store.clone(), &Path::from(BLOCK))
-        .await
-        .unwrap();
+    let before = NativeBlock::open(store.clone(), &Path::from(BLOCK)).await.unwrap();
     let victim = before.series()[3].clone();
     let full = decode_block(&before).await.unwrap();
     let samples = &full[&victim.labels];
     let (lo, hi) = (samples[10].0, samples[20].0);
     let mut t = Tombstones::new();
-    t.add(
-        victim.series_ref,
-        Interval {
-            min_time: lo,
-            max_time: hi,
-        },
-    );
+    t.add(victim.series_ref, Interval { min_time: lo, max_time: hi });
     std::fs::write(dir.join("tombstones"), t.encode()).unwrap();
 
     let after = NativeBlock::open(store, &Path::from(BLOCK)).await.unwrap();
     assert_eq!(after.tombstones().num_intervals(), 1);
     let decoded = decode_block(&after).await.unwrap();
-    let want: Samples = samples
-        .iter()
-        .copied()
-        .filter(|(t, _)| *t < lo || *t > hi)
-        .collect();
+    let want: Samples = samples.iter().copied().filter(|(t, _)| *t < lo || *t > hi).collect();
     assert_eq!(want.len(), samples.len() - 11);
     assert_eq!(decoded[&victim.labels], want);
     for (l, s) in &decoded {
@@ -320,20 +259,12 @@ async fn tombstones_drop_deleted_samples() {
 #[tokio::test]
 async fn histogram_chunks_are_unsupported_naming_series() {
     let (tmp, dir) = copy_block();
-    let b = NativeBlock::open(store_at(tmp.path()), &Path::from(BLOCK))
-        .await
-        .unwrap();
+    let b = NativeBlock::open(store_at(tmp.path()), &Path::from(BLOCK)).await.unwrap();
     let s = b.series()[0].clone();
     let off = (s.chunks[0].chunk_ref & 0xffff_ffff) as usize;
     edit(&dir.join("chunks/000001"), |bytes| {
-        let (len, n) = (
-            bytes[off] as usize | ((bytes[off + 1] as usize & 0x7f) << 7),
-            2,
-        );
-        assert!(
-            bytes[off] & 0x80 != 0 && bytes[off + 1] & 0x80 == 0,
-            "test expects a 2-byte length"
-        );
+        let (len, n) = (bytes[off] as usize | ((bytes[off + 1] as usize & 0x7f) << 7), 2);
+        assert!(bytes[off] & 0x80 != 0 && bytes[off + 1] & 0x80 == 0, "test expects a 2-byte length");
         let body = off + n..off + n + 1 + len;
         bytes[body.start] = 2;
         let crc = crc32c::crc32c(&bytes[body.clone()]);
@@ -343,20 +274,14 @@ async fn histogram_chunks_are_unsupported_naming_series() {
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("chunks/000001")
-            && msg.contains("histogram")
-            && msg.contains(&format_labels(&s.labels)),
+        msg.contains("chunks/000001") && msg.contains("histogram") && msg.contains(&format_labels(&s.labels)),
         "{msg}"
     );
 }
 
 /// Applies `corrupt` to a fresh copy of the block, then expects `open` + decoding of all
 /// series to fail with an error matching `is_expected` whose message names `file`.
-async fn expect_corruption(
-    file: &str,
-    corrupt: impl FnOnce(&FsPath),
-    is_expected: fn(&Error) -> bool,
-) {
+async fn expect_corruption(file: &str, corrupt: impl FnOnce(&FsPath), is_expected: fn(&Error) -> bool) {
     let (tmp, dir) = copy_block();
     corrupt(&dir);
     let e = open_and_decode(tmp.path()).await.unwrap_err();
@@ -368,9 +293,7 @@ async fn expect_corruption(
 
 #[tokio::test]
 async fn corruption_is_reported_with_the_file() {
-    let b = NativeBlock::open(store_at(FsPath::new(TINY)), &Path::from(BLOCK))
-        .await
-        .unwrap();
+    let b = NativeBlock::open(store_at(FsPath::new(TINY)), &Path::from(BLOCK)).await.unwrap();
     let toc = *b.index().toc();
     let first_chunk = (b.series()[0].chunks[0].chunk_ref & 0xffff_ffff) as usize;
     fn checksum(e: &Error) -> bool {
@@ -381,38 +304,18 @@ async fn corruption_is_reported_with_the_file() {
     }
 
     let sym = toc.symbols as usize + 12;
-    expect_corruption(
-        "index",
-        |d| edit(&d.join("index"), |b| b[sym] ^= 0x01),
-        checksum,
-    )
-    .await;
+    expect_corruption("index", |d| edit(&d.join("index"), |b| b[sym] ^= 0x01), checksum).await;
     let ser = b.series()[0].series_ref as usize * 16 + 3;
-    expect_corruption(
-        "index",
-        |d| edit(&d.join("index"), |b| b[ser] ^= 0x10),
-        checksum,
-    )
-    .await;
+    expect_corruption("index", |d| edit(&d.join("index"), |b| b[ser] ^= 0x10), checksum).await;
     let pt = toc.postings_table as usize + 10;
-    expect_corruption(
-        "index",
-        |d| edit(&d.join("index"), |b| b[pt] ^= 0x10),
-        checksum,
-    )
-    .await;
+    expect_corruption("index", |d| edit(&d.join("index"), |b| b[pt] ^= 0x10), checksum).await;
     expect_corruption(
         "index",
         |d| edit(&d.join("index"), |b| b.truncate(b.len() / 2)),
         |e| checksum(e) || corrupt(e),
     )
     .await;
-    expect_corruption(
-        "index",
-        |d| edit(&d.join("index"), |b| b.truncate(30)),
-        corrupt,
-    )
-    .await;
+    expect_corruption("index", |d| edit(&d.join("index"), |b| b.truncate(30)), corrupt).await;
     expect_corruption("index", |d| edit(&d.join("index"), |b| b[0] = 0), corrupt).await;
     expect_corruption(
         "index",
@@ -428,58 +331,28 @@ async fn corruption_is_reported_with_the_file() {
     .await;
 
     let rec = first_chunk + 5;
-    expect_corruption(
-        "chunks/000001",
-        |d| edit(&d.join("chunks/000001"), |b| b[rec] ^= 0x04),
-        checksum,
-    )
-    .await;
+    expect_corruption("chunks/000001", |d| edit(&d.join("chunks/000001"), |b| b[rec] ^= 0x04), checksum)
+        .await;
     expect_corruption(
         "chunks/000001",
         |d| edit(&d.join("chunks/000001"), |b| b.truncate(b.len() - 100)),
         corrupt,
     )
     .await;
-    expect_corruption(
-        "chunks/000001",
-        |d| edit(&d.join("chunks/000001"), |b| b.truncate(5)),
-        corrupt,
-    )
-    .await;
-    expect_corruption(
-        "chunks/000001",
-        |d| edit(&d.join("chunks/000001"), |b| b[1] = 0),
-        corrupt,
-    )
-    .await;
+    expect_corruption("chunks/000001", |d| edit(&d.join("chunks/000001"), |b| b.truncate(5)), corrupt).await;
+    expect_corruption("chunks/000001", |d| edit(&d.join("chunks/000001"), |b| b[1] = 0), corrupt).await;
 
-    expect_corruption(
-        "tombstones",
-        |d| edit(&d.join("tombstones"), |b| b[7] ^= 0xff),
-        checksum,
-    )
-    .await;
-    expect_corruption(
-        "tombstones",
-        |d| edit(&d.join("tombstones"), |b| b.truncate(6)),
-        corrupt,
-    )
-    .await;
+    expect_corruption("tombstones", |d| edit(&d.join("tombstones"), |b| b[7] ^= 0xff), checksum).await;
+    expect_corruption("tombstones", |d| edit(&d.join("tombstones"), |b| b.truncate(6)), corrupt).await;
 
     let bad_meta = |e: &Error| matches!(e, Error::BadMeta { .. });
-    expect_corruption(
-        "meta.json",
-        |d| std::fs::write(d.join("meta.json"), "{\"ulid\": ").unwrap(),
-        bad_meta,
-    )
-    .await;
+    expect_corruption("meta.json", |d| std::fs::write(d.join("meta.json"), "{\"ulid\": ").unwrap(), bad_meta)
+        .await;
     expect_corruption(
         "meta.json",
         |d| {
             edit(&d.join("meta.json"), |b| {
-                let s = String::from_utf8(b.clone())
-                    .unwrap()
-                    .replace("\"version\": 1", "\"version\": 2");
+                let s = String::from_utf8(b.clone()).unwrap().replace("\"version\": 1", "\"version\": 2");
                 *b = s.into_bytes();
             })
         },
@@ -495,17 +368,10 @@ async fn every_single_byte_flip_is_an_error_or_harmless_never_a_panic() {
     let files = ["meta.json", "index", "tombstones", "chunks/000001"];
     for f in files {
         let b = std::fs::read(format!("{TINY}/{BLOCK}/{f}")).unwrap();
-        store
-            .put(&Path::from(format!("{BLOCK}/{f}")), b.into())
-            .await
-            .unwrap();
+        store.put(&Path::from(format!("{BLOCK}/{f}")), b.into()).await.unwrap();
     }
     let dir = Path::from(BLOCK);
-    let toc = *NativeBlock::open(store.clone(), &dir)
-        .await
-        .unwrap()
-        .index()
-        .toc();
+    let toc = *NativeBlock::open(store.clone(), &dir).await.unwrap().index().toc();
     let (mut errors, mut harmless) = (0, 0);
     for f in ["index", "chunks/000001", "tombstones"] {
         let path = Path::from(format!("{BLOCK}/{f}"));
@@ -531,8 +397,7 @@ async fn every_single_byte_flip_is_an_error_or_harmless_never_a_panic() {
                             let i = i as u64;
                             (toc.label_indices..toc.postings).contains(&i)
                                 || (toc.label_indices_table..toc.postings_table).contains(&i)
-                                || ((toc.series..toc.label_indices).contains(&i)
-                                    && orig[i as usize] == 0)
+                                || ((toc.series..toc.label_indices).contains(&i) && orig[i as usize] == 0)
                         }
                         "chunks/000001" => (5..8).contains(&i),
                         _ => false,
@@ -544,13 +409,8 @@ async fn every_single_byte_flip_is_an_error_or_harmless_never_a_panic() {
         }
         store.put(&path, orig.into()).await.unwrap();
     }
-    assert!(
-        errors > 8 * harmless,
-        "{errors} errors, {harmless} harmless flips"
-    );
-    decode_block(&NativeBlock::open(store, &dir).await.unwrap())
-        .await
-        .unwrap();
+    assert!(errors > 8 * harmless, "{errors} errors, {harmless} harmless flips");
+    decode_block(&NativeBlock::open(store, &dir).await.unwrap()).await.unwrap();
 }
 
 /// Decodes every series and reads every postings list.
@@ -591,8 +451,5 @@ async fn decode_throughput() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "decoded {n} samples in {secs:.3}s: {:.1} M samples/s",
-        n as f64 / secs / 1e6
-    );
+    println!("decoded {n} samples in {secs:.3}s: {:.1} M samples/s", n as f64 / secs / 1e6);
 }

@@ -121,10 +121,7 @@ fn import_one(
     let block = rt.block_on(NativeBlock::open(src.store.clone(), &src.dir))?;
     let meta = block.meta();
     let id = Ulid::from_string(&meta.ulid).map_err(|e| {
-        Error::format(
-            format!("{}/meta.json", src.display),
-            format!("ulid {:?}: {e}", meta.ulid),
-        )
+        Error::format(format!("{}/meta.json", src.display), format!("ulid {:?}: {e}", meta.ulid))
     })?;
     if rt.block_on(bucket.has_block(&id))? {
         return Ok(BlockOutcome::Skipped { id });
@@ -135,18 +132,12 @@ fn import_one(
     let mut new_meta = meta.clone();
     let thanos = new_meta.thanos.get_or_insert_with(Default::default);
     let external = Labels::from_pairs(thanos.labels.clone()).merged(&opts.labels);
-    thanos.labels = external
-        .iter()
-        .map(|l| (l.name.clone(), l.value.clone()))
-        .collect();
+    thanos.labels = external.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
     thanos.version = 1;
     thanos.source = "import".to_string();
     thanos.segment_files.clear();
-    let (num_series, num_samples, parquet_bytes) = (
-        written.num_series,
-        written.num_samples,
-        written.size_bytes(),
-    );
+    let (num_series, num_samples, parquet_bytes) =
+        (written.num_series, written.num_samples, written.size_bytes());
     rt.block_on(async {
         match written.upload(bucket, &id, new_meta).await {
             Ok(_) => Ok(()),
@@ -175,10 +166,7 @@ pub fn convert_block(
     progress: &dyn ImportProgress,
 ) -> Result<crate::parquet::WrittenBlock> {
     let all = block.series();
-    let labels: Vec<Labels> = all
-        .iter()
-        .map(|s| Labels::from_pairs(s.labels.iter().cloned()))
-        .collect();
+    let labels: Vec<Labels> = all.iter().map(|s| Labels::from_pairs(s.labels.iter().cloned())).collect();
     let mut order: Vec<usize> = (0..all.len()).collect();
     order.sort_by(|&a, &b| labels[a].block_order(&labels[b]));
 
@@ -187,9 +175,7 @@ pub fn convert_block(
     while start < order.len() {
         let mut end = start;
         let mut chunks = 0;
-        while end < order.len()
-            && (end == start || chunks + all[order[end]].chunks.len() <= BATCH_CHUNKS)
-        {
+        while end < order.len() && (end == start || chunks + all[order[end]].chunks.len() <= BATCH_CHUNKS) {
             chunks += all[order[end]].chunks.len();
             end += 1;
         }

@@ -83,33 +83,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn store(path: impl std::fmt::Display, source: object_store::Error) -> Self {
-        Error::ObjectStore {
-            path: path.to_string(),
-            source,
-        }
+        Error::ObjectStore { path: path.to_string(), source }
     }
 
-    pub(crate) fn parquet(
-        path: impl std::fmt::Display,
-        source: parquet::errors::ParquetError,
-    ) -> Self {
-        Error::Parquet {
-            path: path.to_string(),
-            source,
-        }
+    pub(crate) fn parquet(path: impl std::fmt::Display, source: parquet::errors::ParquetError) -> Self {
+        Error::Parquet { path: path.to_string(), source }
     }
 
     pub(crate) fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_string(),
-            source,
-        }
+        Error::Io { path: path.to_string(), source }
     }
 
     pub(crate) fn format(path: impl std::fmt::Display, reason: impl Into<String>) -> Self {
-        Error::Format {
-            path: path.to_string(),
-            reason: reason.into(),
-        }
+        Error::Format { path: path.to_string(), reason: reason.into() }
     }
 }

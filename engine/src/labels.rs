@@ -22,16 +22,9 @@ pub struct Labels(Vec<Label>);
 impl Labels {
     /// Builds a label set from pairs in any order; later duplicates replace earlier ones and
     /// empty values are dropped (Prometheus semantics: an empty label is an absent label).
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (N, V)>,
-    ) -> Self {
-        let mut v: Vec<Label> = pairs
-            .into_iter()
-            .map(|(n, v)| Label {
-                name: n.into(),
-                value: v.into(),
-            })
-            .collect();
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+        let mut v: Vec<Label> =
+            pairs.into_iter().map(|(n, v)| Label { name: n.into(), value: v.into() }).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out: Vec<Label> = Vec::with_capacity(v.len());
         for l in v {
@@ -61,10 +54,7 @@ impl Labels {
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].value.as_str())
+        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
     }
 
     /// The metric name (`__name__`), if any.
@@ -75,24 +65,16 @@ impl Labels {
     /// The order series take in a block: by metric name first, then label by label in name
     /// order (name, then value), a shorter set first when one is a prefix of the other.
     pub fn block_order(&self, other: &Labels) -> Ordering {
-        self.metric_name()
-            .unwrap_or("")
-            .cmp(other.metric_name().unwrap_or(""))
-            .then_with(|| {
-                let a = self.0.iter().filter(|l| l.name != METRIC_NAME);
-                let b = other.0.iter().filter(|l| l.name != METRIC_NAME);
-                a.map(|l| (&l.name, &l.value))
-                    .cmp(b.map(|l| (&l.name, &l.value)))
-            })
+        self.metric_name().unwrap_or("").cmp(other.metric_name().unwrap_or("")).then_with(|| {
+            let a = self.0.iter().filter(|l| l.name != METRIC_NAME);
+            let b = other.0.iter().filter(|l| l.name != METRIC_NAME);
+            a.map(|l| (&l.name, &l.value)).cmp(b.map(|l| (&l.name, &l.value)))
+        })
     }
 
     /// Merges `extra` into this set; `extra` wins on conflicts.
     pub fn merged(&self, extra: &Labels) -> Labels {
-        Labels::from_pairs(
-            self.iter()
-                .chain(extra.iter())
-                .map(|l| (l.name.clone(), l.value.clone())),
-        )
+        Labels::from_pairs(self.iter().chain(extra.iter()).map(|l| (l.name.clone(), l.value.clone())))
     }
 }
 

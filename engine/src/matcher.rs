@@ -36,30 +36,20 @@ impl Matcher {
         let name = name.into();
         let value = value.into();
         let regex = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$")).map_err(|e| Error::Matcher {
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| Error::Matcher {
                     matcher: format!("{name}=~{value:?}"),
                     reason: e.to_string(),
-                })?,
-            ),
+                })?)
+            }
             _ => None,
         };
-        Ok(Matcher {
-            name,
-            op,
-            value,
-            regex,
-        })
+        Ok(Matcher { name, op, value, regex })
     }
 
     /// `name="value"`.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Matcher {
-            name: name.into(),
-            op: MatchOp::Equal,
-            value: value.into(),
-            regex: None,
-        }
+        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), regex: None }
     }
 
     /// Does the label value (`None` when the label is absent) satisfy the matcher?

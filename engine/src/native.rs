@@ -20,24 +20,14 @@ pub struct NativeSource {
 impl NativeSource {
     /// Wraps an open native block.
     pub fn new(block: NativeBlock) -> Self {
-        let external = Labels::from_pairs(
-            block
-                .meta()
-                .thanos
-                .as_ref()
-                .map(|t| t.labels.clone())
-                .unwrap_or_default(),
-        );
+        let external =
+            Labels::from_pairs(block.meta().thanos.as_ref().map(|t| t.labels.clone()).unwrap_or_default());
         let labels = block
             .series()
             .iter()
             .map(|s| Labels::from_pairs(s.labels.iter().cloned()).merged(&external))
             .collect();
-        NativeSource {
-            block,
-            labels,
-            external,
-        }
+        NativeSource { block, labels, external }
     }
 
     fn matching<'a>(&'a self, matchers: &'a [Matcher]) -> impl Iterator<Item = usize> + 'a {
@@ -52,10 +42,7 @@ impl SeriesSource for NativeSource {
         let mut wanted: Vec<usize> = self
             .matching(&req.matchers)
             .filter(|&i| {
-                all[i]
-                    .chunks
-                    .iter()
-                    .any(|c| c.max_time >= req.min_time && c.min_time <= req.max_time)
+                all[i].chunks.iter().any(|c| c.max_time >= req.min_time && c.min_time <= req.max_time)
             })
             .collect();
         wanted.sort_by(|&a, &b| self.labels[a].block_order(&self.labels[b]));
@@ -67,9 +54,8 @@ impl SeriesSource for NativeSource {
             for (&i, e) in group.iter().zip(&entries) {
                 let (mut ts, mut vals) = (Vec::new(), Vec::new());
                 self.block.decode_series(e, &range, &mut ts, &mut vals)?;
-                let keep: Vec<usize> = (0..ts.len())
-                    .filter(|&k| ts[k] >= req.min_time && ts[k] <= req.max_time)
-                    .collect();
+                let keep: Vec<usize> =
+                    (0..ts.len()).filter(|&k| ts[k] >= req.min_time && ts[k] <= req.max_time).collect();
                 if !keep.is_empty() {
                     series.push((
                         self.labels[i].clone(),

@@ -24,11 +24,7 @@ pub struct SelectRequest {
 impl SelectRequest {
     /// Every series over all time.
     pub fn all() -> Self {
-        SelectRequest {
-            matchers: Vec::new(),
-            min_time: i64::MIN,
-            max_time: i64::MAX,
-        }
+        SelectRequest { matchers: Vec::new(), min_time: i64::MIN, max_time: i64::MAX }
     }
 }
 
@@ -45,11 +41,7 @@ pub struct SeriesBatch {
 static SAMPLE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("series", DataType::UInt32, false),
-        Field::new(
-            "timestamp",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         Field::new("value", DataType::Float64, false),
     ]))
 });
@@ -86,19 +78,13 @@ impl SeriesBatch {
 
     /// Iterates `(labels, timestamps, values)` per series (a copy; for tests and small reads).
     pub fn to_series(&self) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
-        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> = self
-            .labels
-            .iter()
-            .map(|l| (l.clone(), Vec::new(), Vec::new()))
-            .collect();
+        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
+            self.labels.iter().map(|l| (l.clone(), Vec::new(), Vec::new())).collect();
         let cols = self.samples.columns();
         let (Some(idx), Some(ts), Some(vals)) = (
-            cols.first()
-                .and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
-            cols.get(1)
-                .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()),
-            cols.get(2)
-                .and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
+            cols.first().and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
+            cols.get(1).and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()),
+            cols.get(2).and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
         ) else {
             return out;
         };

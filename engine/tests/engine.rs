@@ -42,12 +42,7 @@ fn meta_for(id: &Ulid) -> promlake_compat::BlockMeta {
 async fn writer_reader_round_trip_with_row_ranges_and_time_pruning() {
     let bucket = memory_bucket();
     // Small pages and row groups so reads of one series cross page and group boundaries.
-    let opts = WriterOptions {
-        row_group_rows: 1000,
-        page_rows: 100,
-        batch_rows: 333,
-        ..Default::default()
-    };
+    let opts = WriterOptions { row_group_rows: 1000, page_rows: 100, batch_rows: 333, ..Default::default() };
     let mut w = ParquetBlockWriter::new(opts).unwrap();
     let mut expected: Series = Vec::new();
     for m in ["a_metric", "b_metric"] {
@@ -60,22 +55,14 @@ async fn writer_reader_round_trip_with_row_ranges_and_time_pruning() {
             let n = 50 + i * 17;
             let ts: Vec<i64> = (0..n as i64).map(|k| k * 15_000 + i as i64).collect();
             let vals: Vec<f64> = (0..n)
-                .map(|k| {
-                    if k == 7 {
-                        f64::from_bits(0x7ff0_0000_0000_0002)
-                    } else {
-                        k as f64 * 1.5
-                    }
-                })
+                .map(|k| if k == 7 { f64::from_bits(0x7ff0_0000_0000_0002) } else { k as f64 * 1.5 })
                 .collect();
             w.append(labels.clone(), &ts, &vals).unwrap();
             expected.push((labels, ts, vals));
         }
     }
     // Out-of-order series are refused.
-    let err = w
-        .append(Labels::from_pairs([("__name__", "a_metric")]), &[1], &[1.0])
-        .unwrap_err();
+    let err = w.append(Labels::from_pairs([("__name__", "a_metric")]), &[1], &[1.0]).unwrap_err();
     assert!(err.to_string().contains("out of order"), "{err}");
     let written = w.finish().unwrap();
     assert_eq!(written.num_series, 40);
@@ -85,9 +72,7 @@ async fn writer_reader_round_trip_with_row_ranges_and_time_pruning() {
     let info = bucket.list_blocks().await.unwrap();
     assert_eq!(info.len(), 1);
     assert_eq!(info[0].format, promlake_engine::BlockFormat::Parquet);
-    let block = ParquetBlock::open(&bucket, info[0].meta.clone())
-        .await
-        .unwrap();
+    let block = ParquetBlock::open(&bucket, info[0].meta.clone()).await.unwrap();
     // The label literally named series_id survives the column rename.
     assert_eq!(block.series()[3].labels.get("series_id"), Some("label-3"));
 
@@ -116,28 +101,12 @@ async fn writer_reader_round_trip_with_row_ranges_and_time_pruning() {
         assert!(ts.iter().all(|t| (150_000..=300_000).contains(t)));
         assert_eq!(ts.len(), 10);
     }
-    assert_eq!(
-        block
-            .label_values("instance", &req.matchers[..1])
-            .await
-            .unwrap()
-            .len(),
-        20
-    );
-    assert_eq!(
-        block.label_names(&[]).await.unwrap(),
-        ["__name__", "instance", "series_id"]
-    );
+    assert_eq!(block.label_values("instance", &req.matchers[..1]).await.unwrap().len(), 20);
+    assert_eq!(block.label_names(&[]).await.unwrap(), ["__name__", "instance", "series_id"]);
 
     // An unfinished block (no meta.json) is invisible.
     let hidden = Ulid::generate();
-    bucket
-        .put_bytes(
-            &Bucket::block_path(&hidden, "series.parquet"),
-            b"x".to_vec(),
-        )
-        .await
-        .unwrap();
+    bucket.put_bytes(&Bucket::block_path(&hidden, "series.parquet"), b"x".to_vec()).await.unwrap();
     assert_eq!(bucket.list_blocks().await.unwrap().len(), 1);
     assert!(!bucket.has_block(&hidden).await.unwrap());
 }
@@ -148,34 +117,19 @@ fn tiny() -> std::path::PathBuf {
 
 #[test]
 fn native_and_parquet_sources_answer_alike() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tiny();
     let store: Arc<dyn ObjectStore> =
         Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap());
     let blocks: Vec<NativeBlockRef> = rt
-        .block_on(promlake_compat::discover_blocks(
-            store.as_ref(),
-            &object_store::path::Path::default(),
-        ))
+        .block_on(promlake_compat::discover_blocks(store.as_ref(), &object_store::path::Path::default()))
         .unwrap()
         .into_iter()
-        .map(|d| NativeBlockRef {
-            store: store.clone(),
-            display: d.to_string(),
-            root: String::new(),
-            dir: d,
-        })
+        .map(|d| NativeBlockRef { store: store.clone(), display: d.to_string(), root: String::new(), dir: d })
         .collect();
     assert_eq!(blocks.len(), 3);
     let bucket = memory_bucket();
-    let opts = ImportOptions {
-        labels: Labels::from_pairs([("cluster", "eu1")]),
-        ..Default::default()
-    };
+    let opts = ImportOptions { labels: Labels::from_pairs([("cluster", "eu1")]), ..Default::default() };
     let outcomes = import_blocks(rt.handle(), &bucket, &blocks, &opts, &NoProgress);
     assert!(outcomes.iter().all(|o| o.is_ok()), "{outcomes:?}");
 
@@ -190,22 +144,16 @@ fn native_and_parquet_sources_answer_alike() {
         };
         let mut native_total = 0;
         for (b, info) in blocks.iter().zip(bucket.list_blocks().await.unwrap()) {
-            let native =
-                NativeSource::new(NativeBlock::open(b.store.clone(), &b.dir).await.unwrap());
+            let native = NativeSource::new(NativeBlock::open(b.store.clone(), &b.dir).await.unwrap());
             let parquet = ParquetBlock::open(&bucket, info.meta).await.unwrap();
             let from_parquet = collect(&parquet, &req).await;
             // The source block has no external labels; add the imported one for comparison.
-            let from_native: Series = collect(
-                &native,
-                &SelectRequest {
-                    matchers: req.matchers[..1].to_vec(),
-                    ..req.clone()
-                },
-            )
-            .await
-            .into_iter()
-            .map(|(l, t, v)| (l.merged(&Labels::from_pairs([("cluster", "eu1")])), t, v))
-            .collect();
+            let from_native: Series =
+                collect(&native, &SelectRequest { matchers: req.matchers[..1].to_vec(), ..req.clone() })
+                    .await
+                    .into_iter()
+                    .map(|(l, t, v)| (l.merged(&Labels::from_pairs([("cluster", "eu1")])), t, v))
+                    .collect();
             assert_eq!(from_parquet.len(), from_native.len());
             for (p, n) in from_parquet.iter().zip(&from_native) {
                 assert_eq!(p.0, n.0);
@@ -224,23 +172,12 @@ fn native_and_parquet_sources_answer_alike() {
 #[tokio::test]
 async fn object_store_listing_ignores_non_block_dirs() {
     let bucket = memory_bucket();
-    bucket
-        .store()
-        .put(&"debug/metas/x.json".into(), b"{}".to_vec().into())
-        .await
-        .unwrap();
-    bucket
-        .store()
-        .put(&"not-a-ulid/meta.json".into(), b"{}".to_vec().into())
-        .await
-        .unwrap();
+    bucket.store().put(&"debug/metas/x.json".into(), b"{}".to_vec().into()).await.unwrap();
+    bucket.store().put(&"not-a-ulid/meta.json".into(), b"{}".to_vec().into()).await.unwrap();
     assert!(bucket.list_blocks().await.unwrap().is_empty());
     // A corrupt meta.json of a real block dir is an error naming it.
     let id = Ulid::generate();
-    bucket
-        .put_bytes(&Bucket::block_path(&id, "meta.json"), b"{".to_vec())
-        .await
-        .unwrap();
+    bucket.put_bytes(&Bucket::block_path(&id, "meta.json"), b"{".to_vec()).await.unwrap();
     let err = bucket.list_blocks().await.unwrap_err().to_string();
     assert!(err.contains(&format!("{id}/meta.json")), "{err}");
 }

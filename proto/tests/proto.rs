@@ -16,24 +16,15 @@ use tonic::{Request, Response, Status};
 type TestResult = Result<(), Box<dyn Error>>;
 
 fn label(name: &str, value: &str) -> thanos::Label {
-    thanos::Label {
-        name: name.to_owned(),
-        value: value.to_owned(),
-    }
+    thanos::Label { name: name.to_owned(), value: value.to_owned() }
 }
 
 #[test]
 fn prometheus_write_request_wire_bytes() -> TestResult {
     let req = prometheus::WriteRequest {
         timeseries: vec![prometheus::TimeSeries {
-            labels: vec![prometheus::Label {
-                name: "__name__".into(),
-                value: "up".into(),
-            }],
-            samples: vec![prometheus::Sample {
-                value: 1.0,
-                timestamp: 1000,
-            }],
+            labels: vec![prometheus::Label { name: "__name__".into(), value: "up".into() }],
+            samples: vec![prometheus::Sample { value: 1.0, timestamp: 1000 }],
             exemplars: vec![],
             histograms: vec![],
         }],
@@ -80,12 +71,7 @@ fn thanos_series_request_wire_bytes() -> TestResult {
         }],
         partial_response_strategy: thanos::PartialResponseStrategy::Abort as i32,
         skip_chunks: true,
-        shard_info: Some(thanos::ShardInfo {
-            shard_index: 1,
-            total_shards: 3,
-            by: false,
-            labels: vec![],
-        }),
+        shard_info: Some(thanos::ShardInfo { shard_index: 1, total_shards: 3, by: false, labels: vec![] }),
         without_replica_labels: vec!["replica".into()],
         limit: 10,
         response_batch_size: 5,
@@ -151,14 +137,11 @@ fn thanos_series_response_wire_bytes_and_hints_any() -> TestResult {
     assert_eq!(thanos::SeriesResponse::decode(bytes.as_slice())?, resp);
 
     // The oneof `batch` variant is field 4 and `warning` is field 2.
-    let warning = thanos::SeriesResponse {
-        result: Some(thanos::series_response::Result::Warning("w".into())),
-    };
+    let warning =
+        thanos::SeriesResponse { result: Some(thanos::series_response::Result::Warning("w".into())) };
     assert_eq!(warning.encode_to_vec(), [0x12, 1, b'w']);
     let batch = thanos::SeriesResponse {
-        result: Some(thanos::series_response::Result::Batch(
-            thanos::SeriesBatch { series: vec![] },
-        )),
+        result: Some(thanos::series_response::Result::Batch(thanos::SeriesBatch { series: vec![] })),
     };
     assert_eq!(batch.encode_to_vec(), [0x22, 0]);
 
@@ -180,17 +163,9 @@ fn thanos_series_response_wire_bytes_and_hints_any() -> TestResult {
     };
     let bytes = req.encode_to_vec();
     assert_eq!(bytes[0], 0x4a, "hints is field 9, LEN");
-    let any = thanos::SeriesRequest::decode(bytes.as_slice())?
-        .hints
-        .ok_or("hints missing")?;
-    assert_eq!(
-        any.type_url,
-        "type.googleapis.com/hintspb.SeriesRequestHints"
-    );
-    assert_eq!(
-        hintspb::SeriesRequestHints::decode(any.value.as_slice())?,
-        hints
-    );
+    let any = thanos::SeriesRequest::decode(bytes.as_slice())?.hints.ok_or("hints missing")?;
+    assert_eq!(any.type_url, "type.googleapis.com/hintspb.SeriesRequestHints");
+    assert_eq!(hintspb::SeriesRequestHints::decode(any.value.as_slice())?, hints);
     Ok(())
 }
 
@@ -198,10 +173,7 @@ fn thanos_series_response_wire_bytes_and_hints_any() -> TestResult {
 fn info_and_remote_read_field_numbers() -> TestResult {
     let resp = info::InfoResponse {
         component_type: "store".into(),
-        store: Some(info::StoreInfo {
-            supports_without_replica_labels: true,
-            ..Default::default()
-        }),
+        store: Some(info::StoreInfo { supports_without_replica_labels: true, ..Default::default() }),
         ..Default::default()
     };
     #[rustfmt::skip]
@@ -219,37 +191,23 @@ fn info_and_remote_read_field_numbers() -> TestResult {
             matchers: vec![],
             hints: None,
         }],
-        accepted_response_types: vec![
-            prometheus::read_request::ResponseType::StreamedXorChunks as i32,
-        ],
+        accepted_response_types: vec![prometheus::read_request::ResponseType::StreamedXorChunks as i32],
     };
     // queries (1) {1: 1, 2: 2}; accepted_response_types (2) packed [1].
-    assert_eq!(
-        read.encode_to_vec(),
-        [0x0a, 4, 0x08, 1, 0x10, 2, 0x12, 1, 1]
-    );
+    assert_eq!(read.encode_to_vec(), [0x0a, 4, 0x08, 1, 0x10, 2, 0x12, 1, 1]);
     let chunk = prometheus::Chunk {
         min_time_ms: 1,
         max_time_ms: 2,
         r#type: prometheus::chunk::Encoding::Xor as i32,
         data: vec![9],
     };
-    assert_eq!(
-        chunk.encode_to_vec(),
-        [0x08, 1, 0x10, 2, 0x18, 1, 0x22, 1, 9]
-    );
+    assert_eq!(chunk.encode_to_vec(), [0x08, 1, 0x10, 2, 0x18, 1, 0x22, 1, 9]);
     let chunked = prometheus::ChunkedReadResponse {
-        chunked_series: vec![prometheus::ChunkedSeries {
-            labels: vec![],
-            chunks: vec![chunk],
-        }],
+        chunked_series: vec![prometheus::ChunkedSeries { labels: vec![], chunks: vec![chunk] }],
         query_index: 3,
     };
     let bytes = chunked.encode_to_vec();
-    assert_eq!(
-        prometheus::ChunkedReadResponse::decode(bytes.as_slice())?,
-        chunked
-    );
+    assert_eq!(prometheus::ChunkedReadResponse::decode(bytes.as_slice())?, chunked);
     Ok(())
 }
 
@@ -268,9 +226,7 @@ impl Store for TestStore {
             min_time: 100,
             max_time: i64::MAX,
             store_type: thanos::StoreType::Store as i32,
-            label_sets: vec![thanos::LabelSet {
-                labels: vec![label("cluster", "eu")],
-            }],
+            label_sets: vec![thanos::LabelSet { labels: vec![label("cluster", "eu")] }],
         }))
     }
 
@@ -338,9 +294,7 @@ impl Info for TestStore {
         _request: Request<info::InfoRequest>,
     ) -> Result<Response<info::InfoResponse>, Status> {
         Ok(Response::new(info::InfoResponse {
-            label_sets: vec![thanos::ZLabelSet {
-                labels: vec![label("cluster", "eu")],
-            }],
+            label_sets: vec![thanos::ZLabelSet { labels: vec![label("cluster", "eu")] }],
             component_type: "store".into(),
             store: Some(info::StoreInfo {
                 min_time: 100,
@@ -397,11 +351,7 @@ async fn tonic_store_round_trip() -> TestResult {
     for (s, instance) in series.iter().zip(["a", "b"]) {
         assert_eq!(
             s.labels,
-            vec![
-                label("__name__", "up"),
-                label("instance", instance),
-                label("job", "node"),
-            ]
+            vec![label("__name__", "up"), label("instance", instance), label("job", "node"),]
         );
         assert_eq!(s.chunks.len(), 1);
         assert_eq!((s.chunks[0].min_time, s.chunks[0].max_time), (10, 20));
@@ -414,10 +364,7 @@ async fn tonic_store_round_trip() -> TestResult {
     assert_eq!((old_info.min_time, old_info.max_time), (100, i64::MAX));
     assert_eq!(old_info.label_sets[0].labels, [label("cluster", "eu")]);
 
-    let names = store
-        .label_names(thanos::LabelNamesRequest::default())
-        .await?
-        .into_inner();
+    let names = store.label_names(thanos::LabelNamesRequest::default()).await?.into_inner();
     assert_eq!(names.names, ["__name__", "instance", "job"]);
     let err = store
         .label_values(thanos::LabelValuesRequest::default())

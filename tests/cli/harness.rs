@@ -45,15 +45,12 @@ pub fn promlake_ok(args: &[&str], env: &[(&str, &str)]) -> String {
 pub fn parse_dump(text: &str) -> Samples {
     let mut out = Samples::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (labels, v, t) =
-            parse_dump_line(line).unwrap_or_else(|e| panic!("bad dump line {line:?}: {e}"));
+        let (labels, v, t) = parse_dump_line(line).unwrap_or_else(|e| panic!("bad dump line {line:?}: {e}"));
         // The text says only "NaN"; the NaN that promtool stores when it parses "NaN" is Go's
         // math.NaN(), 0x7ff8000000000001. (Staleness markers never occur in promtool-written
         // blocks.)
         let bits = if v.is_nan() { GO_NAN } else { v.to_bits() };
-        out.entry(format_labels(&labels))
-            .or_default()
-            .push((t, bits));
+        out.entry(format_labels(&labels)).or_default().push((t, bits));
     }
     for s in out.values_mut() {
         s.sort();
@@ -66,9 +63,7 @@ pub fn tiny_golden() -> Samples {
     use std::io::Read;
     let f = std::fs::File::open(tiny_blocks().join("promtool-dump.txt.gz")).unwrap();
     let mut text = String::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_string(&mut text)
-        .unwrap();
+    flate2::read::GzDecoder::new(f).read_to_string(&mut text).unwrap();
     parse_dump(&text)
 }
 
@@ -82,14 +77,8 @@ pub fn promtool_dump(blocks: &Path) -> Samples {
         .args(["tsdb", "dump"])
         .arg(tmp.path())
         .output()
-        .expect(
-            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
-        );
-    assert!(
-        out.status.success(),
-        "promtool tsdb dump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .expect("promtool not found: run scripts/test.sh, which installs Debian's prometheus package");
+    assert!(out.status.success(), "promtool tsdb dump: {}", String::from_utf8_lossy(&out.stderr));
     parse_dump(&String::from_utf8(out.stdout).unwrap())
 }
 
@@ -103,9 +92,7 @@ pub fn promtool_create_blocks(openmetrics: &str, out_dir: &Path) {
         .arg(&input)
         .arg(out_dir)
         .output()
-        .expect(
-            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
-        );
+        .expect("promtool not found: run scripts/test.sh, which installs Debian's prometheus package");
     assert!(
         out.status.success(),
         "promtool create-blocks-from: {}{}",
@@ -125,10 +112,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(e.path(), &dest).unwrap();
             let mut p = std::fs::metadata(&dest).unwrap().permissions();
-            #[expect(
-                clippy::permissions_set_readonly_false,
-                reason = "test copies of read-only fixtures"
-            )]
+            #[expect(clippy::permissions_set_readonly_false, reason = "test copies of read-only fixtures")]
             p.set_readonly(false);
             std::fs::set_permissions(&dest, p).unwrap();
         }
@@ -137,10 +121,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Reads every Parquet block of a bucket back through the engine's reader.
 pub fn read_bucket(bucket: &Bucket) -> Samples {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut out = Samples::new();
         for info in bucket.list_blocks().await.unwrap() {
@@ -169,20 +150,12 @@ pub fn read_bucket(bucket: &Bucket) -> Samples {
 
 /// Opens a local bucket directory.
 pub fn local_bucket(dir: &Path) -> Bucket {
-    Bucket::open(&promlake_engine::BucketConfig::from_url(format!(
-        "file://{}",
-        dir.display()
-    )))
-    .unwrap()
+    Bucket::open(&promlake_engine::BucketConfig::from_url(format!("file://{}", dir.display()))).unwrap()
 }
 
 /// Asserts two sample sets are equal, reporting the first difference readably.
 pub fn assert_same(actual: &Samples, expected: &Samples) {
-    assert_eq!(
-        actual.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>(),
-        "series sets differ"
-    );
+    assert_eq!(actual.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "series sets differ");
     for (k, e) in expected {
         let a = &actual[k];
         assert_eq!(a.len(), e.len(), "sample count of {k}");
@@ -199,9 +172,5 @@ pub fn count(s: &Samples) -> usize {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

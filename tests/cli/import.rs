@@ -7,82 +7,39 @@ use std::fmt::Write;
 fn tiny_blocks_import_bit_exact_and_list() {
     let lake = tempfile::tempdir().unwrap();
     let url = format!("file://{}", lake.path().display());
-    let out = promlake_ok(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            tiny_blocks().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = promlake_ok(&["tools", "import", "--bucket", &url, tiny_blocks().to_str().unwrap()], &[]);
     assert!(out.contains("3 imported, 0 skipped, 0 failed"), "{out}");
 
     let golden = tiny_golden();
     assert_eq!(count(&golden), 5784);
     assert_same(&read_bucket(&local_bucket(lake.path())), &golden);
 
-    let json: serde_json::Value = serde_json::from_str(&promlake_ok(
-        &["tools", "bucket", "ls", "--bucket", &url, "-o", "json"],
-        &[],
-    ))
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&promlake_ok(&["tools", "bucket", "ls", "--bucket", &url, "-o", "json"], &[]))
+            .unwrap();
     let blocks = json.as_array().unwrap();
     assert_eq!(blocks.len(), 3);
     let ulids: Vec<&str> = blocks.iter().map(|b| b["ulid"].as_str().unwrap()).collect();
     assert_eq!(
         ulids,
-        [
-            "01M8AXQ5BJNE0SYE3RJCX48A98",
-            "01M8AXQ5DHQ0AK9RKPV1D1GJAY",
-            "01M8AXQ5EFTB4RSDBHAYF9QW20"
-        ]
+        ["01M8AXQ5BJNE0SYE3RJCX48A98", "01M8AXQ5DHQ0AK9RKPV1D1GJAY", "01M8AXQ5EFTB4RSDBHAYF9QW20"]
     );
-    assert_eq!(
-        blocks
-            .iter()
-            .map(|b| b["numSamples"].as_u64().unwrap())
-            .sum::<u64>(),
-        5784
-    );
-    assert!(
-        blocks
-            .iter()
-            .all(|b| b["format"] == "parquet" && b["numSeries"] == 24 && b["resolution"] == 0)
-    );
+    assert_eq!(blocks.iter().map(|b| b["numSamples"].as_u64().unwrap()).sum::<u64>(), 5784);
+    assert!(blocks.iter().all(|b| b["format"] == "parquet" && b["numSeries"] == 24 && b["resolution"] == 0));
     assert_eq!(blocks[0]["minTime"], 1_700_000_000_000i64);
 
     let table = promlake_ok(&["tools", "bucket", "ls", "--bucket", &url], &[]);
     let lines: Vec<&str> = table.lines().collect();
-    assert!(
-        lines[0].starts_with("ULID") && lines[0].contains("SAMPLES"),
-        "{table}"
-    );
-    assert!(
-        lines[1].starts_with("01M8AXQ5BJNE0SYE3RJCX48A98  2023-11-14T22:13:20.000Z"),
-        "{table}"
-    );
+    assert!(lines[0].starts_with("ULID") && lines[0].contains("SAMPLES"), "{table}");
+    assert!(lines[1].starts_with("01M8AXQ5BJNE0SYE3RJCX48A98  2023-11-14T22:13:20.000Z"), "{table}");
     assert_eq!(lines.len(), 4);
 
     // A re-run is a no-op and leaves the files untouched.
     let meta = lake.path().join("01M8AXQ5BJNE0SYE3RJCX48A98/meta.json");
     let before = std::fs::metadata(&meta).unwrap().modified().unwrap();
-    let out = promlake_ok(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            tiny_blocks().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = promlake_ok(&["tools", "import", "--bucket", &url, tiny_blocks().to_str().unwrap()], &[]);
     assert!(out.contains("0 imported, 3 skipped, 0 failed"), "{out}");
-    assert_eq!(
-        std::fs::metadata(&meta).unwrap().modified().unwrap(),
-        before
-    );
+    assert_eq!(std::fs::metadata(&meta).unwrap().modified().unwrap(), before);
 }
 
 #[test]
@@ -104,15 +61,10 @@ fn label_flag_merges_external_labels() {
         ],
         &[],
     );
-    let json: serde_json::Value = serde_json::from_str(&promlake_ok(
-        &["tools", "bucket", "ls", "--bucket", &url, "-o", "json"],
-        &[],
-    ))
-    .unwrap();
-    assert_eq!(
-        json[0]["labels"],
-        serde_json::json!({"cluster": "eu1", "replica": "a"})
-    );
+    let json: serde_json::Value =
+        serde_json::from_str(&promlake_ok(&["tools", "bucket", "ls", "--bucket", &url, "-o", "json"], &[]))
+            .unwrap();
+    assert_eq!(json[0]["labels"], serde_json::json!({"cluster": "eu1", "replica": "a"}));
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(lake.path().join("01M8AXQ5DHQ0AK9RKPV1D1GJAY/meta.json")).unwrap(),
     )
@@ -121,18 +73,8 @@ fn label_flag_merges_external_labels() {
     assert_eq!(meta["thanos"]["labels"]["cluster"], "eu1");
     assert_eq!(meta["ulid"], "01M8AXQ5DHQ0AK9RKPV1D1GJAY");
 
-    let bad = promlake(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            "--label",
-            "9x=1",
-            block.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let bad =
+        promlake(&["tools", "import", "--bucket", &url, "--label", "9x=1", block.to_str().unwrap()], &[]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid label name"));
 }
@@ -159,15 +101,10 @@ fn generated_openmetrics() -> String {
     let mut rng = Rng(42);
     let start = 1_700_006_400i64; // aligned to 2h
     let steps = 5 * 240; // 5h at 15s
-    let ts =
-        |i: i64, jitter: i64| format!("{}.{:03}", start + i * 15 + jitter / 1000, jitter % 1000);
+    let ts = |i: i64, jitter: i64| format!("{}.{:03}", start + i * 15 + jitter / 1000, jitter % 1000);
     let mut s = String::new();
     s.push_str("# TYPE app_requests counter\n");
-    for (inst, path) in [
-        ("a:80", "/api"),
-        ("b:80", "/a\\\"b\\\\c\\nd"),
-        ("c:80", "/café ☕ ünïcødé"),
-    ] {
+    for (inst, path) in [("a:80", "/api"), ("b:80", "/a\\\"b\\\\c\\nd"), ("c:80", "/café ☕ ünïcødé")] {
         let mut v = 0.0f64;
         for i in 0..steps {
             if i == 500 && inst == "a:80" {
@@ -175,12 +112,8 @@ fn generated_openmetrics() -> String {
             }
             v += (rng.f() * 20.0).floor();
             let jitter = (rng.next() % 7) as i64;
-            writeln!(
-                s,
-                "app_requests_total{{instance=\"{inst}\",path=\"{path}\"}} {v} {}",
-                ts(i, jitter)
-            )
-            .unwrap();
+            writeln!(s, "app_requests_total{{instance=\"{inst}\",path=\"{path}\"}} {v} {}", ts(i, jitter))
+                .unwrap();
         }
     }
     s.push_str("# TYPE app_temperature gauge\n");
@@ -218,11 +151,7 @@ fn generated_openmetrics() -> String {
             }
         }
         for (k, le) in les.iter().enumerate() {
-            rows[k].push(format!(
-                "app_latency_seconds_bucket{{le=\"{le}\"}} {} {}",
-                counts[k],
-                ts(i, 0)
-            ));
+            rows[k].push(format!("app_latency_seconds_bucket{{le=\"{le}\"}} {} {}", counts[k], ts(i, 0)));
         }
         rows[5].push(format!("app_latency_seconds_count {total} {}", ts(i, 0)));
         rows[6].push(format!("app_latency_seconds_sum {sum} {}", ts(i, 0)));
@@ -248,16 +177,7 @@ fn promtool_written_blocks_import_bit_exact() {
 
     let lake = tempfile::tempdir().unwrap();
     let url = format!("file://{}", lake.path().display());
-    let out = promlake_ok(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            native.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = promlake_ok(&["tools", "import", "--bucket", &url, native.path().to_str().unwrap()], &[]);
     assert!(out.contains(&format!("{blocks} imported")), "{out}");
     let actual = read_bucket(&local_bucket(lake.path()));
     assert_same(&actual, &expected);
@@ -278,149 +198,58 @@ fn assert_rejected(args: &[&str], lake: &std::path::Path, wants: &[&str]) {
     if lake.exists() {
         for e in std::fs::read_dir(lake).unwrap() {
             let e = e.unwrap();
-            assert!(
-                !e.path().join("meta.json").exists(),
-                "visible block {:?} after failure",
-                e.file_name()
-            );
+            assert!(!e.path().join("meta.json").exists(), "visible block {:?} after failure", e.file_name());
         }
     }
+}
+
+fn flip_byte(path: &std::path::Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at] ^= 0x55;
+    std::fs::write(path, b).unwrap();
+}
+
+fn truncate(path: &std::path::Path, len: impl FnOnce(u64) -> u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    let old = f.metadata().unwrap().len();
+    f.set_len(len(old)).unwrap();
 }
 
 #[test]
 fn corrupt_inputs_are_named_and_nothing_becomes_visible() {
     let block = "01M8AXQ5BJNE0SYE3RJCX48A98";
-    let setup = || {
-        let d = tempfile::tempdir().unwrap();
-        copy_dir(&tiny_blocks().join(block), &d.path().join(block));
-        d
-    };
-    let flip = |path: &std::path::Path, at: usize| {
-        let mut b = std::fs::read(path).unwrap();
-        b[at] ^= 0x55;
-        std::fs::write(path, b).unwrap();
-    };
     let lake = tempfile::tempdir().unwrap();
     let url = format!("file://{}", lake.path().display());
-
-    // A flipped byte in the index symbol table.
-    let d = setup();
-    flip(&d.path().join(block).join("index"), 12);
-    assert_rejected(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            d.path().to_str().unwrap(),
-        ],
-        lake.path(),
-        &["index", "CRC32C"],
-    );
-
-    // A truncated index.
-    let d = setup();
-    let idx = d.path().join(block).join("index");
-    let len = std::fs::metadata(&idx).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&idx)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
-    assert_rejected(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            d.path().to_str().unwrap(),
-        ],
-        lake.path(),
-        &["index"],
-    );
-
-    // A flipped byte inside a chunk.
-    let d = setup();
-    flip(&d.path().join(block).join("chunks/000001"), 40);
-    assert_rejected(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            d.path().to_str().unwrap(),
-        ],
-        lake.path(),
-        &["chunks/000001"],
-    );
-
-    // A truncated chunk file.
-    let d = setup();
-    let seg = d.path().join(block).join("chunks/000001");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(3000)
-        .unwrap();
-    assert_rejected(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            d.path().to_str().unwrap(),
-        ],
-        lake.path(),
-        &["chunks/000001"],
-    );
-
-    // A bad meta.json.
-    let d = setup();
-    std::fs::write(d.path().join(block).join("meta.json"), "{\"ulid\": ").unwrap();
-    assert_rejected(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            d.path().to_str().unwrap(),
-        ],
-        lake.path(),
-        &["meta.json"],
-    );
+    type Damage = fn(&std::path::Path);
+    let cases: [(&str, Damage, &[&str]); 5] = [
+        ("flipped byte in the index symbol table", |b| flip_byte(&b.join("index"), 12), &["index", "CRC32C"]),
+        ("truncated index", |b| truncate(&b.join("index"), |n| n / 2), &["index"]),
+        ("flipped byte inside a chunk", |b| flip_byte(&b.join("chunks/000001"), 40), &["chunks/000001"]),
+        ("truncated chunk file", |b| truncate(&b.join("chunks/000001"), |_| 3000), &["chunks/000001"]),
+        ("bad meta.json", |b| std::fs::write(b.join("meta.json"), "{\"ulid\": ").unwrap(), &["meta.json"]),
+    ];
+    for (what, damage, wants) in cases {
+        let d = tempfile::tempdir().unwrap();
+        copy_dir(&tiny_blocks().join(block), &d.path().join(block));
+        damage(&d.path().join(block));
+        eprintln!("case: {what}");
+        assert_rejected(
+            &["tools", "import", "--bucket", &url, d.path().to_str().unwrap()],
+            lake.path(),
+            wants,
+        );
+    }
 
     // A path that holds no block, and one that does not exist.
     let empty = tempfile::tempdir().unwrap();
-    assert_rejected(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            empty.path().to_str().unwrap(),
-        ],
-        lake.path(),
-        &["no Prometheus block found"],
-    );
-    assert_rejected(
-        &["tools", "import", "--bucket", &url, "/nonexistent/promlake"],
-        lake.path(),
-        &["/nonexistent/promlake"],
-    );
+    let no_block = ["tools", "import", "--bucket", &url, empty.path().to_str().unwrap()];
+    assert_rejected(&no_block, lake.path(), &["no Prometheus block found"]);
+    let missing = ["tools", "import", "--bucket", &url, "/nonexistent/promlake"];
+    assert_rejected(&missing, lake.path(), &["/nonexistent/promlake"]);
 
     // The failed imports did not poison the bucket: the good block imports afterwards.
-    let d = setup();
-    let out = promlake_ok(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            d.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&tiny_blocks().join(block), &d.path().join(block));
+    let out = promlake_ok(&["tools", "import", "--bucket", &url, d.path().to_str().unwrap()], &[]);
     assert!(out.contains("1 imported"), "{out}");
 }

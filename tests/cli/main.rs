@@ -2,10 +2,7 @@
 //! (writes blocks, dumps them as the golden truth), pyarrow and DuckDB (read our Parquet),
 //! moto_server (a real S3 API on 127.0.0.1). `scripts/test.sh` installs them all.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "tests fail loudly on unexpected I/O errors"
-)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected I/O errors")]
 
 mod harness;
 mod import;

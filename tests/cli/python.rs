@@ -16,28 +16,11 @@ pub fn python() -> String {
 fn pyarrow_and_duckdb_read_the_lake_and_agree_with_the_source() {
     let lake = tempfile::tempdir().unwrap();
     let url = format!("file://{}", lake.path().display());
-    promlake_ok(
-        &[
-            "tools",
-            "import",
-            "--bucket",
-            &url,
-            tiny_blocks().to_str().unwrap(),
-        ],
-        &[],
-    );
+    promlake_ok(&["tools", "import", "--bucket", &url, tiny_blocks().to_str().unwrap()], &[]);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/read_lake.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(lake.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "read_lake.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(python()).arg(script).arg(lake.path()).output().unwrap();
+    assert!(out.status.success(), "read_lake.py: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let mut from_pyarrow = Samples::new();
@@ -50,10 +33,7 @@ fn pyarrow_and_duckdb_read_the_lake_and_agree_with_the_source() {
             .collect();
         let ts = row[1].as_i64().unwrap();
         let bits = u64::from_str_radix(row[2].as_str().unwrap(), 16).unwrap();
-        from_pyarrow
-            .entry(format_labels(&labels))
-            .or_default()
-            .push((ts, bits));
+        from_pyarrow.entry(format_labels(&labels)).or_default().push((ts, bits));
     }
     for s in from_pyarrow.values_mut() {
         s.sort();

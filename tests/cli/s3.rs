@@ -36,11 +36,7 @@ impl Moto {
             .args(["-sf", "-X", "PUT", &format!("{}/{name}", self.endpoint)])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "creating bucket {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "creating bucket {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
@@ -51,23 +47,15 @@ impl Drop for Moto {
     }
 }
 
-const CREDS: [(&str, &str); 3] = [
-    ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ("AWS_REGION", "us-east-1"),
-];
+const CREDS: [(&str, &str); 3] =
+    [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")];
 
 #[test]
 fn import_into_s3_and_list_and_read_back() {
     let moto = Moto::start();
     moto.create_bucket("metrics");
     let tiny = tiny_blocks();
-    let args = [
-        "--bucket",
-        "s3://metrics/lake",
-        "--s3.endpoint",
-        moto.endpoint.as_str(),
-    ];
+    let args = ["--bucket", "s3://metrics/lake", "--s3.endpoint", moto.endpoint.as_str()];
     let mut import = vec!["tools", "import", "--label", "cluster=eu1"];
     import.extend(args);
     import.push(tiny.to_str().unwrap());
@@ -94,13 +82,7 @@ fn import_into_s3_and_list_and_read_back() {
     let yaml_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(yaml_file.path(), &yaml).unwrap();
     let out = promlake_ok(
-        &[
-            "tools",
-            "bucket",
-            "ls",
-            "--objstore.config-file",
-            yaml_file.path().to_str().unwrap(),
-        ],
+        &["tools", "bucket", "ls", "--objstore.config-file", yaml_file.path().to_str().unwrap()],
         &[],
     );
     assert_eq!(out.lines().count(), 4, "{out}");

@@ -75,20 +75,7 @@ const COLLECTORS: [&str; 30] = [
     "vmstat",
 ];
 
-const LE: [f64; 12] = [
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    f64::INFINITY,
-];
+const LE: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, f64::INFINITY];
 
 /// Builds host number `host` (1-based) of a fleet. `start_s` is the first scrape (for boot
 /// times); `interval_s` the scrape interval; `width` the zero-padded width of the host number.
@@ -127,16 +114,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
                 _ => (base, per_util, 1.0),
             };
             let start = (up * (base + 0.3 * per_util).max(0.0)) as u64;
-            b.counter(
-                &[("cpu", &cpu), ("mode", mode)],
-                2,
-                start,
-                base,
-                per_util,
-                noise,
-                p,
-                1,
-            );
+            b.counter(&[("cpu", &cpu), ("mode", mode)], 2, start, base, per_util, noise, p, 1);
         }
     }
     b.family("node_cpu_guest_seconds", MetricType::Counter);
@@ -148,15 +126,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     b.family("node_cpu_scaling_frequency_hertz", MetricType::Gauge);
     for cpu in 0..ncpu {
         // kHz from sysfs, printed in Hz.
-        b.walk(
-            &[("cpu", &cpu.to_string())],
-            0,
-            1_200_000.0,
-            3_400_000.0,
-            300_000.0,
-            0.9,
-            1000,
-        );
+        b.walk(&[("cpu", &cpu.to_string())], 0, 1_200_000.0, 3_400_000.0, 300_000.0, 0.9, 1000);
     }
 
     let mem = mem_kb as f64;
@@ -171,44 +141,23 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     let swap = if cloud { 0 } else { 2 * 1024 * 1024 * 1024 };
     b.constant("", &[], 0, swap);
     b.family("node_memory_SwapFree_bytes", MetricType::Gauge);
-    b.constant(
-        "",
-        &[],
-        0,
-        swap.saturating_sub(hr.below(1000) * 4096).min(swap),
-    );
+    b.constant("", &[], 0, swap.saturating_sub(hr.below(1000) * 4096).min(swap));
     b.family("node_memory_HugePages_Total", MetricType::Gauge);
     b.constant("", &[], 0, 0);
     b.family("node_memory_Hugepagesize_bytes", MetricType::Gauge);
     b.constant("", &[], 0, 2048 * 1024);
 
     let root_dev = if nvme { "/dev/nvme0n1p1" } else { "/dev/sda1" };
-    let efi_dev = if nvme {
-        "/dev/nvme0n1p15"
-    } else {
-        "/dev/sda15"
-    };
+    let efi_dev = if nvme { "/dev/nvme0n1p15" } else { "/dev/sda15" };
     let mut mounts: Vec<(&str, &str, &str, u64, f64)> = vec![
         // device, mountpoint, fstype, size in 4 KiB blocks, churn
-        (
-            root_dev,
-            "/",
-            "ext4",
-            25_000_000 + hr.below(25_000_000),
-            1.0,
-        ),
+        (root_dev, "/", "ext4", 25_000_000 + hr.below(25_000_000), 1.0),
         (efi_dev, "/boot/efi", "vfat", 26_000, 0.0),
         ("tmpfs", "/run", "tmpfs", mem_kb / 40, 0.05),
         ("tmpfs", "/run/lock", "tmpfs", 1280, 0.0),
     ];
     if docker {
-        mounts.push((
-            "/dev/sdb1",
-            "/var/lib/docker",
-            "xfs",
-            50_000_000 + hr.below(50_000_000),
-            3.0,
-        ));
+        mounts.push(("/dev/sdb1", "/var/lib/docker", "xfs", 50_000_000 + hr.below(50_000_000), 3.0));
     }
     let fs_families: [(&'static str, u8); 7] = [
         ("node_filesystem_size_bytes", 0),
@@ -222,43 +171,15 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     for (name, which) in fs_families {
         b.family(name, MetricType::Gauge);
         for &(device, mountpoint, fstype, blocks, churn) in &mounts {
-            let labels = [
-                ("device", device),
-                ("fstype", fstype),
-                ("mountpoint", mountpoint),
-            ];
+            let labels = [("device", device), ("fstype", fstype), ("mountpoint", mountpoint)];
             let blocks_f = blocks as f64;
             let p = (0.6 * churn).min(1.0);
             match which {
                 0 => b.constant("", &labels, 0, blocks * 4096),
-                1 => b.walk(
-                    &labels,
-                    0,
-                    blocks_f * 0.2,
-                    blocks_f * 0.7,
-                    30.0 * churn,
-                    p,
-                    4096,
-                ),
-                2 => b.walk(
-                    &labels,
-                    0,
-                    blocks_f * 0.25,
-                    blocks_f * 0.75,
-                    30.0 * churn,
-                    p,
-                    4096,
-                ),
+                1 => b.walk(&labels, 0, blocks_f * 0.2, blocks_f * 0.7, 30.0 * churn, p, 4096),
+                2 => b.walk(&labels, 0, blocks_f * 0.25, blocks_f * 0.75, 30.0 * churn, p, 4096),
                 3 => b.constant("", &labels, 0, blocks / 4),
-                4 => b.walk(
-                    &labels,
-                    0,
-                    blocks_f / 6.0,
-                    blocks_f / 5.0,
-                    3.0 * churn,
-                    p / 2.0,
-                    1,
-                ),
+                4 => b.walk(&labels, 0, blocks_f / 6.0, blocks_f / 5.0, 3.0 * churn, p / 2.0, 1),
                 _ => b.constant("", &labels, 0, 0),
             }
         }
@@ -290,16 +211,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
                 let bytes_rate = 50_000.0 * scale;
                 let per_util = 3_000_000.0 * scale;
                 let start = (up * (bytes_rate + per_util * 0.3) / div) as u64;
-                b.counter(
-                    &labels,
-                    0,
-                    start,
-                    bytes_rate / div,
-                    per_util / div,
-                    0.3,
-                    1.0,
-                    1,
-                );
+                b.counter(&labels, 0, start, bytes_rate / div, per_util / div, 0.3, 1.0, 1);
             }
         }
     }
@@ -330,16 +242,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         b.family(name, MetricType::Counter);
         for dev in &disks {
             let start = (up * (base + 0.3 * per_util)) as u64;
-            b.counter(
-                &[("device", dev)],
-                decimals,
-                start,
-                base,
-                per_util,
-                0.4,
-                1.0,
-                quantum,
-            );
+            b.counter(&[("device", dev)], decimals, start, base, per_util, 0.4, 1.0, quantum);
         }
     }
     b.family("node_disk_io_now", MetricType::Gauge);
@@ -347,20 +250,13 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         b.walk(&[("device", dev)], 0, 0.0, 4.0, 1.0, 0.2, 1);
     }
 
-    for (name, alpha, noise) in [
-        ("node_load1", 0.22, 0.3),
-        ("node_load5", 0.05, 0.1),
-        ("node_load15", 0.017, 0.05),
-    ] {
+    for (name, alpha, noise) in
+        [("node_load1", 0.22, 0.3), ("node_load5", 0.05, 0.1), ("node_load15", 0.017, 0.05)]
+    {
         b.family(name, MetricType::Gauge);
         let rng = b.rng();
         let scale = ncpu as f64 * 100.0;
-        let model = Model::Smooth {
-            x: scale * profile.base,
-            scale,
-            alpha,
-            noise,
-        };
+        let model = Model::Smooth { x: scale * profile.base, scale, alpha, noise };
         b.add("", &[], 2, model, rng);
     }
 
@@ -376,16 +272,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         ("node_forks", 3.0, 60.0),
     ] {
         b.family(name, MetricType::Counter);
-        b.counter(
-            &[],
-            0,
-            (up * (base + 0.3 * per_util)) as u64,
-            base,
-            per_util,
-            0.15,
-            1.0,
-            1,
-        );
+        b.counter(&[], 0, (up * (base + 0.3 * per_util)) as u64, base, per_util, 0.15, 1.0, 1);
     }
     let misc_walks: [(&'static str, f64, f64, f64, f64); 8] = [
         ("node_procs_running", 1.0, ncpu as f64, 1.0, 0.6),
@@ -429,16 +316,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         1,
     );
     b.family("node_os_info", MetricType::Gauge);
-    b.constant(
-        "",
-        &[
-            ("id", "debian"),
-            ("name", "Debian GNU/Linux"),
-            ("version_id", "12"),
-        ],
-        0,
-        1,
-    );
+    b.constant("", &[("id", "debian"), ("name", "Debian GNU/Linux"), ("version_id", "12")], 0, 1);
     b.family("node_exporter_build_info", MetricType::Gauge);
     b.constant("", &[("goversion", "go1.21.4"), ("version", "1.7.0")], 0, 1);
 
@@ -465,16 +343,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     ];
     for (name, base, per_util, p) in vm.into_iter().chain(netstat) {
         b.family(name, MetricType::Unknown);
-        b.counter(
-            &[],
-            0,
-            (up * (base + 0.3 * per_util)) as u64,
-            base,
-            per_util,
-            0.2,
-            p,
-            1,
-        );
+        b.counter(&[], 0, (up * (base + 0.3 * per_util)) as u64, base, per_util, 0.2, p, 1);
     }
     b.family("node_netstat_Tcp_CurrEstab", MetricType::Unknown);
     b.walk(&[], 0, 5.0, 200.0, 2.0, 0.7, 1);
@@ -499,10 +368,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     b.add("_sum", &[], 9, model, rng);
     let mut rng = b.rng();
     let mut model = Model::counter(&mut rng, 5_000, 1.0 / interval_s, 0.0);
-    if let Model::Counter {
-        noise, p_active, ..
-    } = &mut model
-    {
+    if let Model::Counter { noise, p_active, .. } = &mut model {
         *noise = 0.0;
         *p_active = 0.15;
     }
@@ -511,50 +377,20 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         // family, lo, hi, step (units), p_move, quantum
         ("go_goroutines", 7.0, 12.0, 1.0, 0.1, 1),
         ("go_threads", 8.0, 14.0, 1.0, 0.01, 1),
-        (
-            "go_memstats_alloc_bytes",
-            250_000.0,
-            1_200_000.0,
-            80_000.0,
-            1.0,
-            8,
-        ),
-        (
-            "go_memstats_heap_inuse_bytes",
-            300.0,
-            1_100.0,
-            40.0,
-            0.9,
-            8192,
-        ),
+        ("go_memstats_alloc_bytes", 250_000.0, 1_200_000.0, 80_000.0, 1.0, 8),
+        ("go_memstats_heap_inuse_bytes", 300.0, 1_100.0, 40.0, 0.9, 8192),
         ("go_memstats_sys_bytes", 200.0, 400.0, 2.0, 0.01, 65536),
-        (
-            "go_memstats_next_gc_bytes",
-            500_000.0,
-            1_000_000.0,
-            50_000.0,
-            0.15,
-            8,
-        ),
-        (
-            "process_resident_memory_bytes",
-            4_000.0,
-            9_000.0,
-            40.0,
-            0.6,
-            4096,
-        ),
+        ("go_memstats_next_gc_bytes", 500_000.0, 1_000_000.0, 50_000.0, 0.15, 8),
+        ("process_resident_memory_bytes", 4_000.0, 9_000.0, 40.0, 0.6, 4096),
         ("process_open_fds", 8.0, 14.0, 1.0, 0.1, 1),
     ];
     for (name, lo, hi, step, p, q) in go {
         b.family(name, MetricType::Gauge);
         b.walk(&[], 0, lo, hi, step, p, q);
     }
-    for (name, base) in [
-        ("go_gc_heap_allocs_bytes", 60_000.0),
-        ("go_memstats_mallocs", 600.0),
-        ("go_memstats_frees", 590.0),
-    ] {
+    for (name, base) in
+        [("go_gc_heap_allocs_bytes", 60_000.0), ("go_memstats_mallocs", 600.0), ("go_memstats_frees", 590.0)]
+    {
         b.family(name, MetricType::Counter);
         b.counter(&[], 0, (up * base) as u64, base, base, 0.2, 1.0, 1);
     }
@@ -579,10 +415,7 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     b.add("", &[("code", "200")], 0, model, rng);
     b.constant("", &[("code", "500")], 0, 0);
     b.constant("", &[("code", "503")], 0, 0);
-    b.family(
-        "promhttp_metric_handler_requests_in_flight",
-        MetricType::Gauge,
-    );
+    b.family("promhttp_metric_handler_requests_in_flight", MetricType::Gauge);
     b.constant("", &[], 0, 1);
 
     b.family("http_request_duration_seconds", MetricType::Histogram);
@@ -596,64 +429,22 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
         let key = hash(&[seed, host, u64::MAX - 1 - i as u64]);
         let labels = [("handler", handler), ("method", method)];
         for le in LE {
-            let le_s = if le.is_infinite() {
-                "+Inf".to_string()
-            } else {
-                le.to_string()
-            };
+            let le_s = if le.is_infinite() { "+Inf".to_string() } else { le.to_string() };
             let mut with_le = labels.to_vec();
             with_le.push(("le", &le_s));
             let part = HistPart::Bucket(latency_cdf(le, median, shape));
             let rng = b.rng();
-            b.add(
-                "_bucket",
-                &with_le,
-                0,
-                Model::Histogram {
-                    acc: 0,
-                    key,
-                    rate,
-                    part,
-                },
-                rng,
-            );
+            b.add("_bucket", &with_le, 0, Model::Histogram { acc: 0, key, rate, part }, rng);
         }
         let mean_us = median * 1.3e6;
         let rng = b.rng();
         let sum = HistPart::Sum { mean_us };
-        b.add(
-            "_sum",
-            &labels,
-            6,
-            Model::Histogram {
-                acc: 0,
-                key,
-                rate,
-                part: sum,
-            },
-            rng,
-        );
+        b.add("_sum", &labels, 6, Model::Histogram { acc: 0, key, rate, part: sum }, rng);
         let rng = b.rng();
-        b.add(
-            "_count",
-            &labels,
-            0,
-            Model::Histogram {
-                acc: 0,
-                key,
-                rate,
-                part: HistPart::Count,
-            },
-            rng,
-        );
+        b.add("_count", &labels, 0, Model::Histogram { acc: 0, key, rate, part: HistPart::Count }, rng);
     }
 
-    let total: u64 = b
-        .families
-        .iter()
-        .map(|f| f.series.len() as u64)
-        .sum::<u64>()
-        + 5;
+    let total: u64 = b.families.iter().map(|f| f.series.len() as u64).sum::<u64>() + 5;
     b.family("up", MetricType::Gauge);
     b.constant("", &[], 0, 1);
     b.family("scrape_duration_seconds", MetricType::Gauge);
@@ -665,8 +456,5 @@ pub fn host(seed: u64, host: u64, width: usize, start_s: i64, interval_s: f64) -
     b.family("scrape_series_added", MetricType::Gauge);
     b.constant("", &[], 0, 0);
 
-    Host {
-        families: b.families,
-        profile,
-    }
+    Host { families: b.families, profile }
 }

@@ -69,13 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let work = match &args.work_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.canonicalize()
-                .with_context(|| format!("resolving {}", dir.display()))?
+            dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?
         }
         None => {
-            let t = tempfile::Builder::new()
-                .prefix("promlake-bench-")
-                .tempdir()?;
+            let t = tempfile::Builder::new().prefix("promlake-bench-").tempdir()?;
             let p = t.path().to_path_buf();
             _temp = t;
             p
@@ -100,10 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .and_then(|v| v.get("series").and_then(serde_json::Value::as_u64));
     let (generate, promtool, om_bytes, gen_samples, series) = match stamped_series {
         Some(series) if args.reuse && native.is_dir() => {
-            eprintln!(
-                "reusing {} (built from the same data flags)",
-                native.display()
-            );
+            eprintln!("reusing {} (built from the same data flags)", native.display());
             (None, None, 0, None, series)
         }
         _ => {
@@ -114,22 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let record = serde_json::json!({ "params": params, "series": b.stats.series });
             std::fs::write(&stamp, record.to_string())
                 .with_context(|| format!("writing {}", stamp.display()))?;
-            (
-                Some(b.generate),
-                Some(b.promtool),
-                b.stats.bytes,
-                Some(b.stats.samples),
-                b.stats.series,
-            )
+            (Some(b.generate), Some(b.promtool), b.stats.bytes, Some(b.stats.samples), b.stats.series)
         }
     };
 
     let native_sum = blocks::summarize(&native)?;
-    ensure!(
-        native_sum.blocks > 0,
-        "promtool wrote no blocks into {}",
-        native.display()
-    );
+    ensure!(native_sum.blocks > 0, "promtool wrote no blocks into {}", native.display());
     if let Some(n) = gen_samples {
         ensure!(
             native_sum.samples == n,
@@ -141,14 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     remove(&lake)?;
     std::fs::create_dir_all(&lake).with_context(|| format!("creating {}", lake.display()))?;
     let bucket = format!("file://{}", lake.display());
-    eprintln!(
-        "running {} tools import --bucket {bucket} {}",
-        promlake.display(),
-        native.display()
-    );
+    eprintln!("running {} tools import --bucket {bucket} {}", promlake.display(), native.display());
     let mut cmd = Command::new(&promlake);
-    cmd.args(["tools", "import", "--bucket", &bucket])
-        .arg(&native);
+    cmd.args(["tools", "import", "--bucket", &bucket]).arg(&native);
     let convert = timing(&checked(&mut cmd, "promlake tools import")?);
 
     let lake_sum = blocks::summarize(&lake)?;
@@ -223,15 +202,9 @@ fn build_native(
         samples: per_window.iter().map(|s| s.samples).sum(),
         bytes: per_window.iter().map(|s| s.bytes).sum(),
     };
-    let generate = Timing {
-        wall_s,
-        cpu_s: wall_s,
-        peak_rss_bytes: None,
-    };
+    let generate = Timing { wall_s, cpu_s: wall_s, peak_rss_bytes: None };
 
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     eprintln!(
         "running {} tsdb create-blocks-from openmetrics on {} file(s), {jobs} at a time",
         args.promtool.display(),
@@ -253,12 +226,7 @@ fn build_native(
         .collect();
     let batch = measure::run_all(&mut cmds, jobs).context("starting promtool")?;
     if let Some(i) = batch.statuses.iter().position(|s| !s.success()) {
-        bail!(
-            "promtool failed with {} on {}: {:?}",
-            batch.statuses[i],
-            files[i].display(),
-            cmds[i]
-        );
+        bail!("promtool failed with {} on {}: {:?}", batch.statuses[i], files[i].display(), cmds[i]);
     }
     // Gather every block into one data directory.
     for part in read_dir(parts)? {
@@ -274,21 +242,13 @@ fn build_native(
     if !args.keep_input {
         remove(om)?;
     }
-    Ok(Built {
-        stats,
-        generate,
-        promtool: timing(&batch.usage),
-    })
+    Ok(Built { stats, generate, promtool: timing(&batch.usage) })
 }
 
 fn read_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        out.push(
-            entry
-                .with_context(|| format!("listing {}", dir.display()))?
-                .path(),
-        );
+        out.push(entry.with_context(|| format!("listing {}", dir.display()))?.path());
     }
     out.sort();
     Ok(out)
@@ -296,10 +256,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn check_lake(native: &BlocksSummary, lake: &BlocksSummary, dir: &Path) -> anyhow::Result<()> {
     if lake.blocks == 0 {
-        bail!(
-            "promlake tools import exited 0 but wrote no block (no */meta.json) under {}",
-            dir.display()
-        );
+        bail!("promlake tools import exited 0 but wrote no block (no */meta.json) under {}", dir.display());
     }
     if lake.samples != native.samples {
         bail!(
@@ -320,21 +277,13 @@ fn checked(cmd: &mut Command, what: &str) -> anyhow::Result<Usage> {
     cmd.stdin(Stdio::null()).stdout(std::io::stderr());
     let usage = measure::run(cmd).with_context(|| format!("starting {what} ({cmd:?})"))?;
     if !usage.status.success() {
-        bail!(
-            "{what} failed with {} after {:.1} s: {cmd:?}",
-            usage.status,
-            usage.wall.as_secs_f64()
-        );
+        bail!("{what} failed with {} after {:.1} s: {cmd:?}", usage.status, usage.wall.as_secs_f64());
     }
     Ok(usage)
 }
 
 fn timing(u: &Usage) -> Timing {
-    Timing {
-        wall_s: u.wall.as_secs_f64(),
-        cpu_s: u.cpu_s(),
-        peak_rss_bytes: u.peak_rss_bytes,
-    }
+    Timing { wall_s: u.wall.as_secs_f64(), cpu_s: u.cpu_s(), peak_rss_bytes: u.peak_rss_bytes }
 }
 
 fn remove(path: &Path) -> anyhow::Result<()> {

@@ -23,8 +23,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stats = if args.out.as_os_str() == "-" {
         promlake_benches::generate(&cfg, std::io::stdout().lock())?
     } else {
-        let file = std::fs::File::create(&args.out)
-            .with_context(|| format!("creating {}", args.out.display()))?;
+        let file =
+            std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
         promlake_benches::generate(&cfg, file)?
     };
     let secs = start.elapsed().as_secs_f64();

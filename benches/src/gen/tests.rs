@@ -5,11 +5,7 @@ use super::*;
 use crate::blocks;
 
 fn small() -> GenConfig {
-    GenConfig {
-        hosts: 3,
-        duration_ms: 3_600_000,
-        ..GenConfig::default()
-    }
+    GenConfig { hosts: 3, duration_ms: 3_600_000, ..GenConfig::default() }
 }
 
 fn render(cfg: &GenConfig) -> (String, GenStats) {
@@ -46,10 +42,7 @@ fn output_is_well_formed_openmetrics() {
     for line in &lines[..lines.len() - 1] {
         if let Some(t) = line.strip_prefix("# TYPE ") {
             let (family, kind) = t.split_once(' ').expect("# TYPE name kind");
-            assert!(
-                types.insert(family, kind).is_none(),
-                "family {family} declared twice"
-            );
+            assert!(types.insert(family, kind).is_none(), "family {family} declared twice");
             continue;
         }
         assert!(!line.starts_with('#'), "unexpected comment {line}");
@@ -62,11 +55,7 @@ fn output_is_well_formed_openmetrics() {
             .map(|(f, k)| (*f, *k))
             .expect("every sample belongs to a declared family");
         if family.1 == "counter" {
-            assert_eq!(
-                name,
-                format!("{}_total", family.0),
-                "counter samples use _total"
-            );
+            assert_eq!(name, format!("{}_total", family.0), "counter samples use _total");
         }
         let monotonic = family.1 == "counter"
             || name.ends_with("_bucket")
@@ -75,10 +64,7 @@ fn output_is_well_formed_openmetrics() {
         match current {
             Some((k, prev_v, prev_ts)) if k == key => {
                 assert!(ts > prev_ts, "timestamps must increase: {line}");
-                assert!(
-                    !monotonic || value >= prev_v,
-                    "counter went down: {line} after {prev_v}"
-                );
+                assert!(!monotonic || value >= prev_v, "counter went down: {line} after {prev_v}");
             }
             _ => {
                 if let Some((k, _, _)) = current {
@@ -96,33 +82,21 @@ fn output_is_well_formed_openmetrics() {
     assert_eq!(samples, series * cfg.steps());
     assert_eq!(per_host.len(), 3);
     for (host, n) in per_host {
-        assert!(
-            (300..=500).contains(&n),
-            "{host} has {n} series; want 300..=500"
-        );
+        assert!((300..=500).contains(&n), "{host} has {n} series; want 300..=500");
     }
 }
 
 #[test]
 fn output_is_deterministic_per_seed() {
-    let cfg = GenConfig {
-        duration_ms: 600_000,
-        ..small()
-    };
+    let cfg = GenConfig { duration_ms: 600_000, ..small() };
     assert_eq!(render(&cfg).0, render(&cfg).0);
-    let other = GenConfig {
-        seed: 2,
-        ..cfg.clone()
-    };
+    let other = GenConfig { seed: 2, ..cfg.clone() };
     assert_ne!(render(&cfg).0, render(&other).0);
 }
 
 #[test]
 fn jitter_applies_to_some_hosts_only() {
-    let cfg = GenConfig {
-        hosts: 40,
-        ..GenConfig::default()
-    };
+    let cfg = GenConfig { hosts: 40, ..GenConfig::default() };
     let jittery = (1..=40).filter(|&h| cfg.host_jitters(h)).count();
     assert!((8..=32).contains(&jittery), "{jittery} of 40 hosts jitter");
     for h in 1..=40 {
@@ -134,32 +108,16 @@ fn jitter_applies_to_some_hosts_only() {
             }
         }
     }
-    let exact = GenConfig {
-        jitter_max_ms: 0,
-        ..cfg
-    };
+    let exact = GenConfig { jitter_max_ms: 0, ..cfg };
     assert!((1..=40).all(|h| !exact.host_jitters(h)));
 }
 
 #[test]
 fn rejects_bad_configs_naming_the_value() {
-    let bad = GenConfig {
-        jitter_max_ms: 20_000,
-        ..GenConfig::default()
-    };
-    let msg = bad
-        .validate()
-        .map_err(|e| e.to_string())
-        .expect_err("jitter above interval");
+    let bad = GenConfig { jitter_max_ms: 20_000, ..GenConfig::default() };
+    let msg = bad.validate().map_err(|e| e.to_string()).expect_err("jitter above interval");
     assert!(msg.contains("20000ms"), "{msg}");
-    assert!(
-        GenConfig {
-            hosts: 0,
-            ..GenConfig::default()
-        }
-        .validate()
-        .is_err()
-    );
+    assert!(GenConfig { hosts: 0, ..GenConfig::default() }.validate().is_err());
 }
 
 #[test]
@@ -187,12 +145,7 @@ fn formats_numbers_like_exporters() {
 /// sample at the intended millisecond.
 #[test]
 fn promtool_accepts_the_output() {
-    let cfg = GenConfig {
-        hosts: 2,
-        duration_ms: 3 * 3_600_000,
-        interval_ms: 30_000,
-        ..GenConfig::default()
-    };
+    let cfg = GenConfig { hosts: 2, duration_ms: 3 * 3_600_000, interval_ms: 30_000, ..GenConfig::default() };
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("data.om");
     let file = std::fs::File::create(&input).expect("create input");
@@ -204,16 +157,9 @@ fn promtool_accepts_the_output() {
         .arg(&out)
         .output()
         .expect("promtool must be installed (apt-get install prometheus)");
-    assert!(
-        result.status.success(),
-        "promtool failed: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert!(result.status.success(), "promtool failed: {}", String::from_utf8_lossy(&result.stderr));
     let summary = blocks::summarize(&out).expect("read blocks");
-    assert!(
-        summary.blocks >= 2,
-        "3 hours make at least two 2h blocks: {summary:?}"
-    );
+    assert!(summary.blocks >= 2, "3 hours make at least two 2h blocks: {summary:?}");
     assert_eq!(summary.samples, stats.samples);
 
     // Block time ranges pin the stored timestamps: the first block starts at the first scrape
@@ -226,10 +172,7 @@ fn promtool_accepts_the_output() {
         max_t = max_t.max(meta["maxTime"].as_i64().expect("maxTime"));
     }
     let last = cfg.steps() - 1;
-    let latest = (1..=2)
-        .map(|h| cfg.timestamp(h, last))
-        .max()
-        .expect("two hosts");
+    let latest = (1..=2).map(|h| cfg.timestamp(h, last)).max().expect("two hosts");
     assert_eq!((min_t, max_t), (cfg.start_ms, latest + 1));
 }
 
@@ -269,19 +212,12 @@ fn split_output_routes_samples_to_their_block_range() {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let ts = parse_sample(line).3;
             let lo = cfg.start_ms + w as i64 * 7_200_000;
-            assert!(
-                (lo..lo + 7_200_000).contains(&ts),
-                "{line} outside window {w}"
-            );
+            assert!((lo..lo + 7_200_000).contains(&ts), "{line} outside window {w}");
         }
         windows.push(text);
     }
     let samples = |t: &str| -> Vec<String> {
-        let mut v: Vec<String> = t
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(str::to_string)
-            .collect();
+        let mut v: Vec<String> = t.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
         v.sort();
         v
     };

@@ -18,10 +18,7 @@ fn assert_round_trip(samples: &[(i64, f64)]) {
     let mut vals = Vec::new();
     let n = decode_xor_into(&bytes, &mut ts, &mut vals).unwrap();
     assert_eq!(n, samples.len());
-    let it: Vec<(i64, f64)> = XorDecoder::new(&bytes)
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let it: Vec<(i64, f64)> = XorDecoder::new(&bytes).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(it.len(), samples.len());
     for (i, &(t, v)) in samples.iter().enumerate() {
         assert_eq!(ts[i], t, "ts of sample {i}");
@@ -72,11 +69,7 @@ fn special_values_are_bit_exact() {
         f64::from_bits(STALE_NAN),
         1.0,
     ];
-    let samples: Vec<(i64, f64)> = vals
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (i as i64 * 15_000, v))
-        .collect();
+    let samples: Vec<(i64, f64)> = vals.iter().enumerate().map(|(i, &v)| (i as i64 * 15_000, v)).collect();
     assert_round_trip(&samples);
 }
 
@@ -137,30 +130,20 @@ fn many_random_samples() {
 fn counters_and_gauges() {
     let counter: Vec<(i64, f64)> = (0..1000).map(|i| (i * 15_000, (i * i) as f64)).collect();
     assert_round_trip(&counter);
-    let gauge: Vec<(i64, f64)> = (0..1000)
-        .map(|i| (i * 60_000 + i % 3, (i as f64).sin()))
-        .collect();
+    let gauge: Vec<(i64, f64)> = (0..1000).map(|i| (i * 60_000 + i % 3, (i as f64).sin())).collect();
     assert_round_trip(&gauge);
 }
 
 #[test]
 fn truncated_and_garbage_input_errors_without_panic() {
-    let bytes = encode(
-        &(0..200)
-            .map(|i| (i * 1000 + i * i, i as f64 * 1.5))
-            .collect::<Vec<_>>(),
-    );
+    let bytes = encode(&(0..200).map(|i| (i * 1000 + i * i, i as f64 * 1.5)).collect::<Vec<_>>());
     for cut in 0..bytes.len() - 1 {
         let mut ts = Vec::new();
         let mut vals = Vec::new();
         let r = decode_xor_into(&bytes[..cut], &mut ts, &mut vals);
         assert!(r.is_err(), "cut at {cut} decoded");
         assert!(ts.is_empty() && vals.is_empty());
-        assert!(
-            XorDecoder::new(&bytes[..cut])
-                .map(|d| d.last().unwrap().is_err())
-                .unwrap_or(true)
-        );
+        assert!(XorDecoder::new(&bytes[..cut]).map(|d| d.last().unwrap().is_err()).unwrap_or(true));
     }
     let mut rng = Rng(7);
     for len in 0..300 {

@@ -49,17 +49,13 @@ pub struct BucketConfig {
 impl BucketConfig {
     /// A bucket at `url` with settings from the environment.
     pub fn from_url(url: impl Into<String>) -> Self {
-        BucketConfig {
-            url: url.into(),
-            s3: S3Options::default(),
-            options: BTreeMap::new(),
-        }
+        BucketConfig { url: url.into(), s3: S3Options::default(), options: BTreeMap::new() }
     }
 
     /// Parses a Thanos objstore configuration (the `--objstore.config` YAML).
     pub fn from_objstore_yaml(yaml: &str) -> Result<Self> {
-        let doc: ObjstoreYaml = serde_yaml::from_str(yaml)
-            .map_err(|e| Error::BucketConfig(format!("objstore YAML: {e}")))?;
+        let doc: ObjstoreYaml =
+            serde_yaml::from_str(yaml).map_err(|e| Error::BucketConfig(format!("objstore YAML: {e}")))?;
         let c = &doc.config;
         let s = |k: &str| -> Option<String> {
             c.get(k).and_then(|v| match v {
@@ -71,18 +67,11 @@ impl BucketConfig {
         let b = |k: &str| c.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
         let prefix = doc.prefix.trim_matches('/').to_string();
         let join = |base: String| {
-            if prefix.is_empty() {
-                base
-            } else {
-                format!("{base}/{prefix}")
-            }
+            if prefix.is_empty() { base } else { format!("{base}/{prefix}") }
         };
         let need = |k: &str| {
             s(k).ok_or_else(|| {
-                Error::BucketConfig(format!(
-                    "objstore type {}: config.{k} is required",
-                    doc.kind
-                ))
+                Error::BucketConfig(format!("objstore type {}: config.{k} is required", doc.kind))
             })
         };
         match doc.kind.to_ascii_uppercase().as_str() {
@@ -90,10 +79,7 @@ impl BucketConfig {
                 let dir = need("directory")?;
                 let abs = std::path::absolute(&dir)
                     .map_err(|e| Error::BucketConfig(format!("directory {dir}: {e}")))?;
-                Ok(BucketConfig::from_url(join(format!(
-                    "file://{}",
-                    abs.display()
-                ))))
+                Ok(BucketConfig::from_url(join(format!("file://{}", abs.display()))))
             }
             "S3" => {
                 let bucket = need("bucket")?;
@@ -132,11 +118,7 @@ impl BucketConfig {
                 if let Some(sa) = s("service_account") {
                     options.insert("google_service_account_key".into(), sa);
                 }
-                Ok(BucketConfig {
-                    url: join(format!("gs://{bucket}")),
-                    s3: S3Options::default(),
-                    options,
-                })
+                Ok(BucketConfig { url: join(format!("gs://{bucket}")), s3: S3Options::default(), options })
             }
             "AZURE" => {
                 let account = need("storage_account")?;
@@ -149,11 +131,7 @@ impl BucketConfig {
                 if let Some(e) = s("endpoint") {
                     options.insert("azure_storage_endpoint".into(), e);
                 }
-                Ok(BucketConfig {
-                    url: join(format!("az://{container}")),
-                    s3: S3Options::default(),
-                    options,
-                })
+                Ok(BucketConfig { url: join(format!("az://{container}")), s3: S3Options::default(), options })
             }
             other => Err(Error::BucketConfig(format!(
                 "objstore type {other:?} is not supported (supported: FILESYSTEM, S3, GCS, AZURE)"
@@ -168,25 +146,19 @@ impl BucketConfig {
             return Ok((Arc::new(InMemory::new()), self.url.clone()));
         }
         let url = Url::parse(&self.url).map_err(|e| {
-            bad(format!(
-                "{e} (expected file:///abs/dir, s3://bucket/prefix, gs://, az:// or memory://)"
-            ))
+            bad(format!("{e} (expected file:///abs/dir, s3://bucket/prefix, gs://, az:// or memory://)"))
         })?;
         let prefix = Path::from_url_path(url.path()).map_err(|e| bad(e.to_string()))?;
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "file" => {
-                let dir = url
-                    .to_file_path()
-                    .map_err(|()| bad("a file:// URL needs an absolute path".into()))?;
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| bad(format!("creating {}: {e}", dir.display())))?;
+                let dir =
+                    url.to_file_path().map_err(|()| bad("a file:// URL needs an absolute path".into()))?;
+                std::fs::create_dir_all(&dir).map_err(|e| bad(format!("creating {}: {e}", dir.display())))?;
                 let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
                 return Ok((Arc::new(fs), self.url.clone()));
             }
             "s3" | "s3a" => {
-                let bucket = url
-                    .host_str()
-                    .ok_or_else(|| bad("missing bucket name".into()))?;
+                let bucket = url.host_str().ok_or_else(|| bad("missing bucket name".into()))?;
                 let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
                 let o = &self.s3;
                 if let Some(e) = &o.endpoint {
@@ -216,27 +188,19 @@ impl BucketConfig {
                 Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
             }
             "gs" => {
-                let bucket = url
-                    .host_str()
-                    .ok_or_else(|| bad("missing bucket name".into()))?;
+                let bucket = url.host_str().ok_or_else(|| bad("missing bucket name".into()))?;
                 let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
                 for (k, v) in &self.options {
-                    let key = k
-                        .parse()
-                        .map_err(|e: object_store::Error| bad(e.to_string()))?;
+                    let key = k.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
                     b = b.with_config(key, v);
                 }
                 Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
             }
             "az" | "azure" | "abfs" | "abfss" => {
-                let container = url
-                    .host_str()
-                    .ok_or_else(|| bad("missing container name".into()))?;
+                let container = url.host_str().ok_or_else(|| bad("missing container name".into()))?;
                 let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
                 for (k, v) in &self.options {
-                    let key = k
-                        .parse()
-                        .map_err(|e: object_store::Error| bad(e.to_string()))?;
+                    let key = k.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
                     b = b.with_config(key, v);
                 }
                 Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
@@ -247,11 +211,8 @@ impl BucketConfig {
                 )));
             }
         };
-        let store: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
-            store
-        } else {
-            Arc::new(PrefixStore::new(store, prefix))
-        };
+        let store: Arc<dyn ObjectStore> =
+            if prefix.as_ref().is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
         Ok((store, self.url.clone()))
     }
 }
@@ -284,8 +245,7 @@ mod tests {
 
     #[test]
     fn filesystem_yaml_and_errors() -> Result<()> {
-        let c =
-            BucketConfig::from_objstore_yaml("type: FILESYSTEM\nconfig:\n  directory: /tmp/x\n")?;
+        let c = BucketConfig::from_objstore_yaml("type: FILESYSTEM\nconfig:\n  directory: /tmp/x\n")?;
         assert_eq!(c.url, "file:///tmp/x");
         let e = BucketConfig::from_objstore_yaml("type: COS\nconfig: {}\n");
         assert!(matches!(e, Err(Error::BucketConfig(m)) if m.contains("COS")));

@@ -41,11 +41,7 @@ pub struct BlockInfo {
 impl BlockInfo {
     /// Classifies a block by its meta.json.
     pub fn from_meta(meta: BlockMeta) -> Self {
-        let format = if meta.promlake.is_some() {
-            BlockFormat::Parquet
-        } else {
-            BlockFormat::Native
-        };
+        let format = if meta.promlake.is_some() { BlockFormat::Parquet } else { BlockFormat::Native };
         BlockInfo { meta, format }
     }
 }
@@ -66,10 +62,7 @@ impl Bucket {
 
     /// Wraps an existing store (tests, in-memory buckets).
     pub fn from_store(store: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
-        Bucket {
-            store,
-            url: url.into(),
-        }
+        Bucket { store, url: url.into() }
     }
 
     /// The underlying object store, rooted at the bucket's prefix.
@@ -89,11 +82,7 @@ impl Bucket {
 
     /// IDs of every top-level directory named by a ULID (finished or not).
     pub async fn block_dirs(&self) -> Result<Vec<Ulid>> {
-        let list = self
-            .store
-            .list_with_delimiter(None)
-            .await
-            .map_err(|e| Error::store(&self.url, e))?;
+        let list = self.store.list_with_delimiter(None).await.map_err(|e| Error::store(&self.url, e))?;
         let mut ids: Vec<Ulid> = list
             .common_prefixes
             .iter()
@@ -134,29 +123,21 @@ impl Bucket {
             .try_filter_map(|m| async move { Ok(m.map(BlockInfo::from_meta)) })
             .try_collect()
             .await?;
-        blocks
-            .sort_by(|a, b| (a.meta.min_time, &a.meta.ulid).cmp(&(b.meta.min_time, &b.meta.ulid)));
+        blocks.sort_by(|a, b| (a.meta.min_time, &a.meta.ulid).cmp(&(b.meta.min_time, &b.meta.ulid)));
         Ok(blocks)
     }
 
     /// Writes a small object in one request.
     pub async fn put_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<()> {
-        self.store
-            .put(path, PutPayload::from(bytes))
-            .await
-            .map_err(|e| Error::store(path, e))?;
+        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| Error::store(path, e))?;
         Ok(())
     }
 
     /// Streams a local file to `dest` (multipart for large files). Returns its size.
     pub async fn upload_file(&self, local: &std::path::Path, dest: &Path) -> Result<u64> {
-        let mut file = tokio::fs::File::open(local)
-            .await
-            .map_err(|e| Error::io(local.display(), e))?;
+        let mut file = tokio::fs::File::open(local).await.map_err(|e| Error::io(local.display(), e))?;
         let mut writer = object_store::buffered::BufWriter::new(self.store.clone(), dest.clone());
-        let n = tokio::io::copy(&mut file, &mut writer)
-            .await
-            .map_err(|e| Error::io(dest, e))?;
+        let n = tokio::io::copy(&mut file, &mut writer).await.map_err(|e| Error::io(dest, e))?;
         writer.shutdown().await.map_err(|e| Error::io(dest, e))?;
         Ok(n)
     }

@@ -32,20 +32,11 @@ impl ObjectReader {
 
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
-        self.store
-            .get_range(&self.path, range)
-            .map_err(external)
-            .boxed()
+        self.store.get_range(&self.path, range).map_err(external).boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
-        async move {
-            self.store
-                .get_ranges(&self.path, &ranges)
-                .await
-                .map_err(external)
-        }
-        .boxed()
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) }.boxed()
     }
 
     fn get_metadata<'a>(
@@ -65,16 +56,9 @@ impl AsyncFileReader for ObjectReader {
 
 impl MetadataSuffixFetch for &mut ObjectReader {
     fn fetch_suffix(&mut self, suffix: usize) -> BoxFuture<'_, Result<Bytes>> {
-        let options = GetOptions {
-            range: Some(GetRange::Suffix(suffix as u64)),
-            ..Default::default()
-        };
+        let options = GetOptions { range: Some(GetRange::Suffix(suffix as u64)), ..Default::default() };
         async move {
-            let r = self
-                .store
-                .get_opts(&self.path, options)
-                .await
-                .map_err(external)?;
+            let r = self.store.get_opts(&self.path, options).await.map_err(external)?;
             r.bytes().await.map_err(external)
         }
         .boxed()

@@ -7,9 +7,7 @@ use crate::bucket::Bucket;
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Error, Labels, Matcher, Result, matcher::matches_all};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{
-    DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type,
-};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -54,28 +52,16 @@ const SELECT_BATCH_SERIES: usize = 1024;
 impl ParquetBlock {
     /// Opens block `meta.ulid` of `bucket`, reading its series.parquet.
     pub async fn open(bucket: &Bucket, meta: BlockMeta) -> Result<Self> {
-        let id = Ulid::from_string(&meta.ulid).map_err(|e| {
-            Error::format(format!("{}/meta.json", meta.ulid), format!("bad ulid: {e}"))
-        })?;
+        let id = Ulid::from_string(&meta.ulid)
+            .map_err(|e| Error::format(format!("{}/meta.json", meta.ulid), format!("bad ulid: {e}")))?;
         let path = Bucket::block_path(&id, SERIES_FILE);
         let batches = read_all(bucket, &path).await?;
         let mut series = Vec::new();
         for b in &batches {
             series.extend(series_rows(&path, b)?);
         }
-        let external = Labels::from_pairs(
-            meta.thanos
-                .as_ref()
-                .map(|t| t.labels.clone())
-                .unwrap_or_default(),
-        );
-        Ok(ParquetBlock {
-            bucket: bucket.clone(),
-            id,
-            meta,
-            external,
-            series,
-        })
+        let external = Labels::from_pairs(meta.thanos.as_ref().map(|t| t.labels.clone()).unwrap_or_default());
+        Ok(ParquetBlock { bucket: bucket.clone(), id, meta, external, series })
     }
 
     /// The block's meta.json.
@@ -97,11 +83,7 @@ impl ParquetBlock {
         max_time: i64,
     ) -> Result<SeriesBatch> {
         let path = Bucket::block_path(&self.id, SAMPLES_FILE);
-        let total: u64 = self
-            .series
-            .last()
-            .map(|s| s.row_start + s.num_samples)
-            .unwrap_or(0);
+        let total: u64 = self.series.last().map(|s| s.row_start + s.num_samples).unwrap_or(0);
         let mut ranges: Vec<Range<usize>> = Vec::with_capacity(series.len());
         for s in series {
             let r = s.row_start as usize..(s.row_start + s.num_samples) as usize;
@@ -123,17 +105,12 @@ impl ParquetBlock {
             .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| Error::parquet(&path, e))?;
-        let batches: Vec<RecordBatch> = stream
-            .try_collect()
-            .await
-            .map_err(|e| Error::parquet(&path, e))?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Error::parquet(&path, e))?;
 
         let index: std::collections::HashMap<u32, usize> =
             series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> = series
-            .iter()
-            .map(|s| (s.labels.merged(&self.external), Vec::new(), Vec::new()))
-            .collect();
+        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
+            series.iter().map(|s| (s.labels.merged(&self.external), Vec::new(), Vec::new())).collect();
         for b in &batches {
             let ids = column(&path, b, COL_SERIES_ID)?
                 .as_primitive_opt::<UInt32Type>()
@@ -165,10 +142,7 @@ impl ParquetBlock {
 
     fn matching(&self, matchers: &[Matcher]) -> Vec<&SeriesInfo> {
         // Matchers on external labels apply to every series of the block.
-        self.series
-            .iter()
-            .filter(|s| matches_all(matchers, &s.labels.merged(&self.external)))
-            .collect()
+        self.series.iter().filter(|s| matches_all(matchers, &s.labels.merged(&self.external))).collect()
     }
 }
 
@@ -218,14 +192,9 @@ impl SeriesSource for ParquetBlock {
 
 async fn read_all(bucket: &Bucket, path: &Path) -> Result<Vec<RecordBatch>> {
     let reader = ObjectReader::new(bucket.store().clone(), path.clone());
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| Error::parquet(path, e))?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| Error::parquet(path, e))?;
     let stream = builder.build().map_err(|e| Error::parquet(path, e))?;
-    stream
-        .try_collect()
-        .await
-        .map_err(|e| Error::parquet(path, e))
+    stream.try_collect().await.map_err(|e| Error::parquet(path, e))
 }
 
 fn column<'a>(path: &Path, b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
@@ -243,25 +212,17 @@ fn series_rows(path: &Path, b: &RecordBatch) -> Result<Vec<SeriesInfo>> {
     let ids = arrow::compute::cast(ids, &DataType::UInt32)?;
     let ids = ids.as_primitive::<UInt32Type>();
     let u64col = |name: &str| -> Result<arrow::array::UInt64Array> {
-        Ok(
-            arrow::compute::cast(column(path, b, name)?, &DataType::UInt64)?
-                .as_primitive::<UInt64Type>()
-                .clone(),
-        )
+        Ok(arrow::compute::cast(column(path, b, name)?, &DataType::UInt64)?
+            .as_primitive::<UInt64Type>()
+            .clone())
     };
     let i64col = |name: &str| -> Result<arrow::array::Int64Array> {
-        Ok(
-            arrow::compute::cast(column(path, b, name)?, &DataType::Int64)?
-                .as_primitive::<Int64Type>()
-                .clone(),
-        )
+        Ok(arrow::compute::cast(column(path, b, name)?, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone())
     };
-    let (start, count, mint, maxt) = (
-        u64col(COL_ROW_START)?,
-        u64col(COL_NUM_SAMPLES)?,
-        i64col(COL_MIN_TIME)?,
-        i64col(COL_MAX_TIME)?,
-    );
+    let (start, count, mint, maxt) =
+        (u64col(COL_ROW_START)?, u64col(COL_NUM_SAMPLES)?, i64col(COL_MIN_TIME)?, i64col(COL_MAX_TIME)?);
     let mut label_cols = Vec::new();
     for (i, f) in b.schema().fields().iter().enumerate() {
         if let Some(label) = label_name_for_column(f.name()) {

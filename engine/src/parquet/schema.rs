@@ -29,11 +29,7 @@ pub const COL_MAX_TIME: &str = "__pl_max_time";
 
 /// The column a label is stored in (`series_id` is renamed to `label_series_id`).
 pub fn label_column_name(label: &str) -> &str {
-    if label == COL_SERIES_ID {
-        "label_series_id"
-    } else {
-        label
-    }
+    if label == COL_SERIES_ID { "label_series_id" } else { label }
 }
 
 /// The label a series.parquet column holds, or `None` for `series_id` and `__pl_*` columns.
@@ -50,11 +46,7 @@ pub fn label_name_for_column(column: &str) -> Option<&str> {
 static SAMPLES: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new(COL_SERIES_ID, DataType::UInt32, false),
-        Field::new(
-            COL_TIMESTAMP,
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new(COL_TIMESTAMP, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         Field::new(COL_VALUE, DataType::Float64, false),
     ]))
 });

@@ -6,8 +6,8 @@ use super::schema::*;
 use crate::bucket::{Bucket, META_FILE};
 use crate::{Error, Labels, Result};
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    UInt32Array, UInt64Array,
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+    UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -38,12 +38,7 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions {
-            row_group_rows: 1 << 20,
-            page_rows: 128 * 1024,
-            zstd_level: 1,
-            batch_rows: 1 << 16,
-        }
+        WriterOptions { row_group_rows: 1 << 20, page_rows: 128 * 1024, zstd_level: 1, batch_rows: 1 << 16 }
     }
 }
 
@@ -95,7 +90,7 @@ fn props(opts: &WriterOptions, samples: bool) -> Result<WriterProperties> {
         b = b
             .set_column_dictionary_enabled(id.clone(), false)
             .set_column_encoding(id, Encoding::PLAIN)
-            .set_column_statistics_enabled(val.clone(), EnabledStatistics::Chunk)
+            .set_column_statistics_enabled(val.clone(), EnabledStatistics::None)
             .set_max_row_group_row_count(Some(opts.row_group_rows))
             .set_data_page_row_count_limit(opts.page_rows)
             .set_column_dictionary_enabled(ts.clone(), false)
@@ -103,16 +98,8 @@ fn props(opts: &WriterOptions, samples: bool) -> Result<WriterProperties> {
             .set_column_dictionary_enabled(val.clone(), false)
             .set_column_encoding(val, Encoding::BYTE_STREAM_SPLIT)
             .set_sorting_columns(Some(vec![
-                SortingColumn {
-                    column_idx: 0,
-                    descending: false,
-                    nulls_first: false,
-                },
-                SortingColumn {
-                    column_idx: 1,
-                    descending: false,
-                    nulls_first: false,
-                },
+                SortingColumn { column_idx: 0, descending: false, nulls_first: false },
+                SortingColumn { column_idx: 1, descending: false, nulls_first: false },
             ]));
     } else {
         b = b.set_sorting_columns(Some(vec![SortingColumn {
@@ -163,10 +150,7 @@ impl ParquetBlockWriter {
         if let Some(prev) = self.series.last()
             && prev.labels.block_order(&labels) != std::cmp::Ordering::Less
         {
-            return Err(Error::OutOfOrder {
-                previous: prev.labels.to_string(),
-                current: labels.to_string(),
-            });
+            return Err(Error::OutOfOrder { previous: prev.labels.to_string(), current: labels.to_string() });
         }
         let id = u32::try_from(self.series.len())
             .map_err(|_| Error::InvalidArgument("more than 2^32 series in one block".into()))?;
@@ -202,16 +186,11 @@ impl ParquetBlockWriter {
             samples_schema(),
             vec![
                 Arc::new(UInt32Array::from(std::mem::take(&mut self.ids))),
-                Arc::new(
-                    TimestampMillisecondArray::from(std::mem::take(&mut self.ts))
-                        .with_timezone("UTC"),
-                ),
+                Arc::new(TimestampMillisecondArray::from(std::mem::take(&mut self.ts)).with_timezone("UTC")),
                 Arc::new(Float64Array::from(std::mem::take(&mut self.vals))),
             ],
         )?;
-        self.samples
-            .write(&batch)
-            .map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
+        self.samples.write(&batch).map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
         self.ids.reserve(self.opts.batch_rows);
         self.ts.reserve(self.opts.batch_rows);
         self.vals.reserve(self.opts.batch_rows);
@@ -226,16 +205,12 @@ impl ParquetBlockWriter {
     /// Closes samples.parquet and writes series.parquet.
     pub fn finish(mut self) -> Result<WrittenBlock> {
         self.flush()?;
-        self.samples
-            .close()
-            .map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
+        self.samples.close().map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
         let series_path = self.dir.path().join(SERIES_FILE);
         write_series(&series_path, &self.series, &self.opts)?;
         let size = |name: &str| -> Result<u64> {
             let p = self.dir.path().join(name);
-            Ok(std::fs::metadata(&p)
-                .map_err(|e| Error::io(p.display(), e))?
-                .len())
+            Ok(std::fs::metadata(&p).map_err(|e| Error::io(p.display(), e))?.len())
         };
         let files = vec![
             (SAMPLES_FILE.to_string(), size(SAMPLES_FILE)?),
@@ -261,50 +236,29 @@ fn write_series(path: &std::path::Path, series: &[SeriesRow], opts: &WriterOptio
         }
     }
     names.remove(crate::labels::METRIC_NAME);
-    let names: Vec<&str> = std::iter::once(crate::labels::METRIC_NAME)
-        .chain(names)
-        .collect();
+    let names: Vec<&str> = std::iter::once(crate::labels::METRIC_NAME).chain(names).collect();
 
     let mut fields = vec![Field::new(COL_SERIES_ID, DataType::UInt32, false)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(
-        0..series.len() as u32,
-    ))];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(0..series.len() as u32))];
     for name in &names {
         fields.push(Field::new(label_column_name(name), DataType::Utf8, true));
-        columns.push(Arc::new(
-            series
-                .iter()
-                .map(|s| s.labels.get(name))
-                .collect::<StringArray>(),
-        ));
+        columns.push(Arc::new(series.iter().map(|s| s.labels.get(name)).collect::<StringArray>()));
     }
     fields.push(Field::new(COL_ROW_START, DataType::UInt64, false));
-    columns.push(Arc::new(
-        series.iter().map(|s| s.row_start).collect::<UInt64Array>(),
-    ));
+    columns.push(Arc::new(series.iter().map(|s| s.row_start).collect::<UInt64Array>()));
     fields.push(Field::new(COL_NUM_SAMPLES, DataType::UInt64, false));
-    columns.push(Arc::new(
-        series
-            .iter()
-            .map(|s| s.num_samples)
-            .collect::<UInt64Array>(),
-    ));
+    columns.push(Arc::new(series.iter().map(|s| s.num_samples).collect::<UInt64Array>()));
     fields.push(Field::new(COL_MIN_TIME, DataType::Int64, false));
-    columns.push(Arc::new(
-        series.iter().map(|s| s.min_time).collect::<Int64Array>(),
-    ));
+    columns.push(Arc::new(series.iter().map(|s| s.min_time).collect::<Int64Array>()));
     fields.push(Field::new(COL_MAX_TIME, DataType::Int64, false));
-    columns.push(Arc::new(
-        series.iter().map(|s| s.max_time).collect::<Int64Array>(),
-    ));
+    columns.push(Arc::new(series.iter().map(|s| s.max_time).collect::<Int64Array>()));
 
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let file = File::create(path).map_err(|e| Error::io(path.display(), e))?;
     let mut w = ArrowWriter::try_new(file, schema, Some(props(opts, false)?))
         .map_err(|e| Error::parquet(path.display(), e))?;
-    w.write(&batch)
-        .map_err(|e| Error::parquet(path.display(), e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path.display(), e))?;
     w.close().map_err(|e| Error::parquet(path.display(), e))?;
     Ok(())
 }
@@ -339,45 +293,26 @@ impl WrittenBlock {
     /// Uploads the data files, then `meta` (completed with stats, the file list and the
     /// promlake section) as meta.json last. A failure before meta.json leaves an invisible,
     /// unfinished directory that a re-run overwrites. Returns the meta.json written.
-    pub async fn upload(
-        self,
-        bucket: &Bucket,
-        id: &Ulid,
-        mut meta: BlockMeta,
-    ) -> Result<BlockMeta> {
+    pub async fn upload(self, bucket: &Bucket, id: &Ulid, mut meta: BlockMeta) -> Result<BlockMeta> {
         for (name, _) in &self.files {
-            bucket
-                .upload_file(&self.dir.path().join(name), &Bucket::block_path(id, name))
-                .await?;
+            bucket.upload_file(&self.dir.path().join(name), &Bucket::block_path(id, name)).await?;
         }
         meta.ulid = id.to_string();
         meta.stats.num_samples = self.num_samples;
         meta.stats.num_float_samples = 0;
         meta.stats.num_histogram_samples = 0;
         meta.stats.num_series = self.num_series;
-        meta.promlake = Some(PromlakeMeta {
-            format_version: FORMAT_VERSION,
-        });
+        meta.promlake = Some(PromlakeMeta { format_version: FORMAT_VERSION });
         let thanos = meta.thanos.get_or_insert_with(Default::default);
         let mut files: Vec<ThanosFile> = self
             .files
             .iter()
-            .map(|(name, size)| ThanosFile {
-                rel_path: name.clone(),
-                size_bytes: Some(*size),
-                hash: None,
-            })
+            .map(|(name, size)| ThanosFile { rel_path: name.clone(), size_bytes: Some(*size), hash: None })
             .collect();
-        files.push(ThanosFile {
-            rel_path: META_FILE.to_string(),
-            size_bytes: None,
-            hash: None,
-        });
+        files.push(ThanosFile { rel_path: META_FILE.to_string(), size_bytes: None, hash: None });
         files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         thanos.files = files;
-        bucket
-            .put_bytes(&Bucket::block_path(id, META_FILE), meta.to_json_pretty())
-            .await?;
+        bucket.put_bytes(&Bucket::block_path(id, META_FILE), meta.to_json_pretty()).await?;
         Ok(meta)
     }
 }

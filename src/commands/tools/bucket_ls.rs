@@ -40,11 +40,7 @@ fn rfc3339(ms: i64) -> String {
 fn go_duration(ms: i64) -> String {
     let ms = ms.max(0);
     let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    let secs = if frac == 0 {
-        format!("{s}s")
-    } else {
-        format!("{s}.{frac:03}s").replace("0s", "s")
-    };
+    let secs = if frac == 0 { format!("{s}s") } else { format!("{s}.{frac:03}s").replace("0s", "s") };
     if h > 0 {
         format!("{h}h{m}m{secs}")
     } else if m > 0 {
@@ -55,22 +51,14 @@ fn go_duration(ms: i64) -> String {
 }
 
 fn resolution(b: &BlockInfo) -> i64 {
-    b.meta
-        .thanos
-        .as_ref()
-        .map(|t| t.downsample.resolution)
-        .unwrap_or(0)
+    b.meta.thanos.as_ref().map(|t| t.downsample.resolution).unwrap_or(0)
 }
 
 fn labels(b: &BlockInfo) -> String {
     let Some(t) = &b.meta.thanos else {
         return String::new();
     };
-    t.labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 impl LsArgs {
@@ -102,17 +90,8 @@ impl LsArgs {
                 println!("{}", serde_json::to_string_pretty(&arr)?);
             }
             Output::Table => {
-                let header = [
-                    "ULID",
-                    "FROM",
-                    "UNTIL",
-                    "RANGE",
-                    "SERIES",
-                    "SAMPLES",
-                    "RESOLUTION",
-                    "FORMAT",
-                    "LABELS",
-                ];
+                let header =
+                    ["ULID", "FROM", "UNTIL", "RANGE", "SERIES", "SAMPLES", "RESOLUTION", "FORMAT", "LABELS"];
                 let rows: Vec<[String; 9]> = blocks
                     .iter()
                     .map(|b| {
@@ -137,11 +116,7 @@ impl LsArgs {
                     }
                 }
                 let line = |cells: Vec<&str>| {
-                    let s: Vec<String> = cells
-                        .iter()
-                        .zip(widths)
-                        .map(|(c, w)| format!("{c:<w$}"))
-                        .collect();
+                    let s: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
                     println!("{}", s.join("  ").trim_end());
                 };
                 line(header.to_vec());

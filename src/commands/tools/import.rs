@@ -7,9 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use promlake_engine::convert::{
-    BlockOutcome, ImportOptions, ImportProgress, NativeBlockRef, import_blocks,
-};
+use promlake_engine::convert::{BlockOutcome, ImportOptions, ImportProgress, NativeBlockRef, import_blocks};
 use promlake_engine::parquet::WriterOptions;
 use promlake_engine::{BucketConfig, Labels};
 use std::io::IsTerminal;
@@ -39,17 +37,13 @@ pub struct ImportArgs {
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
     let valid = !k.is_empty()
         && k.chars()
             .enumerate()
             .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
     if !valid {
-        return Err(format!(
-            "{k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
-        ));
+        return Err(format!("{k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
     }
     if v.is_empty() {
         return Err(format!("label {k} has an empty value"));
@@ -81,17 +75,8 @@ async fn discover(path: &str) -> Result<Vec<NativeBlockRef>> {
     Ok(dirs
         .into_iter()
         .map(|dir| {
-            let display = if dir.as_ref().is_empty() {
-                shown.clone()
-            } else {
-                format!("{shown}/{dir}")
-            };
-            NativeBlockRef {
-                store: store.clone(),
-                dir,
-                display,
-                root: shown.clone(),
-            }
+            let display = if dir.as_ref().is_empty() { shown.clone() } else { format!("{shown}/{dir}") };
+            NativeBlockRef { store: store.clone(), dir, display, root: shown.clone() }
         })
         .collect())
 }
@@ -109,10 +94,7 @@ impl ImportArgs {
                 }
             }
         }
-        let opts = ImportOptions {
-            labels: Labels::from_pairs(self.labels.clone()),
-            ..Default::default()
-        };
+        let opts = ImportOptions { labels: Labels::from_pairs(self.labels.clone()), ..Default::default() };
         tracing::info!(blocks = blocks.len(), bucket = bucket.url(), "importing");
         let progress = Progress::new(std::io::stderr().is_terminal());
         let threads = self.threads;
@@ -122,9 +104,7 @@ impl ImportArgs {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
             let outcomes = match pool {
                 Ok(pool) => pool.install(|| import_blocks(&rt, &bucket, &blocks, &opts, &progress)),
-                Err(e) => vec![Err(promlake_engine::Error::InvalidArgument(format!(
-                    "thread pool: {e}"
-                )))],
+                Err(e) => vec![Err(promlake_engine::Error::InvalidArgument(format!("thread pool: {e}")))],
             };
             (blocks, outcomes, progress)
         })
@@ -135,13 +115,7 @@ impl ImportArgs {
             (0, 0, 0, 0u64, 0u64, 0u64);
         for (b, o) in blocks.iter().zip(&outcomes) {
             match o {
-                Ok(BlockOutcome::Imported {
-                    id,
-                    num_series,
-                    num_samples,
-                    native_bytes,
-                    parquet_bytes,
-                }) => {
+                Ok(BlockOutcome::Imported { id, num_series, num_samples, native_bytes, parquet_bytes }) => {
                     imported += 1;
                     samples += num_samples;
                     native += native_bytes;
@@ -161,10 +135,7 @@ impl ImportArgs {
             }
         }
         if outcomes.len() > blocks.len() {
-            for e in outcomes[blocks.len()..]
-                .iter()
-                .filter_map(|o| o.as_ref().err())
-            {
+            for e in outcomes[blocks.len()..].iter().filter_map(|o| o.as_ref().err()) {
                 failed += 1;
                 eprintln!("error: {e}");
             }
@@ -173,11 +144,7 @@ impl ImportArgs {
         println!(
             "{imported} imported, {skipped} skipped, {failed} failed; {samples} samples in {secs:.2}s; {native} native bytes -> {parquet} parquet bytes"
         );
-        Ok(if failed > 0 {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        })
+        Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     }
 }
 
