@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use promlake_engine::bucket::S3Options;
 use promlake_engine::convert::{BlockOutcome, ImportOptions, ImportProgress, NativeBlockRef, import_blocks};
 use promlake_engine::parquet::WriterOptions;
 use promlake_engine::{BucketConfig, Labels};
@@ -52,9 +53,11 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 /// Resolves one PATH argument into the native blocks under it.
-async fn discover(path: &str) -> Result<Vec<NativeBlockRef>> {
+/// URLs use the same S3 settings as the bucket flags.
+async fn discover(path: &str, s3: &S3Options) -> Result<Vec<NativeBlockRef>> {
     let (store, shown): (Arc<dyn ObjectStore>, String) = if path.contains("://") {
-        let (store, _) = BucketConfig::from_url(path).build()?;
+        let config = BucketConfig { s3: s3.clone(), ..BucketConfig::from_url(path) };
+        let (store, _) = config.build()?;
         (store, path.trim_end_matches('/').to_string())
     } else {
         let meta = std::fs::metadata(path).with_context(|| path.to_string())?;
@@ -84,10 +87,11 @@ async fn discover(path: &str) -> Result<Vec<NativeBlockRef>> {
 impl ImportArgs {
     /// Runs the import.
     pub async fn run(self) -> Result<ExitCode> {
-        let bucket = self.bucket.open()?;
+        let config = self.bucket.config()?;
+        let bucket = promlake_engine::Bucket::open(&config)?;
         let mut blocks: Vec<NativeBlockRef> = Vec::new();
         for p in &self.paths {
-            for b in discover(p).await? {
+            for b in discover(p, &config.s3).await? {
                 let dup = b.ulid().is_some() && blocks.iter().any(|x| x.ulid() == b.ulid());
                 if !dup {
                     blocks.push(b);
