@@ -19,8 +19,10 @@ pub mod convert;
 mod error;
 pub mod labels;
 pub mod matcher;
+pub mod memory;
 pub mod native;
 pub mod parquet;
+pub mod promql;
 pub mod source;
 
 pub use bucket::{BlockFormat, BlockInfo, Bucket, BucketConfig};

@@ -1,0 +1,91 @@
+//! An in-memory [`SeriesSource`]: series held as sorted vectors. Used by the PromQL test
+//! runner (promqltest `load`) and, later, as the shape of the receive head.
+
+use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::{Labels, Matcher, Result, matcher::matches_all};
+use async_trait::async_trait;
+use std::collections::BTreeSet;
+
+/// Series kept in memory, in block order.
+#[derive(Debug, Default, Clone)]
+pub struct MemorySource {
+    series: Vec<(Labels, Vec<i64>, Vec<f64>)>,
+    external: Labels,
+}
+
+impl MemorySource {
+    /// Builds a source; series are sorted into block order and samples by time. Series with
+    /// the same labels are merged (later samples at the same timestamp win).
+    pub fn new(series: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>)>) -> Self {
+        let mut merged: std::collections::BTreeMap<Vec<(String, String)>, (Labels, std::collections::BTreeMap<i64, f64>)> =
+            Default::default();
+        for (labels, ts, vals) in series {
+            let key = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+            let entry = merged.entry(key).or_insert_with(|| (labels, Default::default()));
+            for (t, v) in ts.into_iter().zip(vals) {
+                entry.1.insert(t, v);
+            }
+        }
+        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>)> = merged
+            .into_values()
+            .map(|(l, s)| {
+                let (ts, vals) = s.into_iter().unzip();
+                (l, ts, vals)
+            })
+            .collect();
+        series.sort_by(|a, b| a.0.block_order(&b.0));
+        MemorySource { series, external: Labels::default() }
+    }
+
+    /// Every series.
+    pub fn series(&self) -> &[(Labels, Vec<i64>, Vec<f64>)] {
+        &self.series
+    }
+}
+
+#[async_trait]
+impl SeriesSource for MemorySource {
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        let mut out = Vec::new();
+        for (labels, ts, vals) in &self.series {
+            if !matches_all(&req.matchers, labels) {
+                continue;
+            }
+            let lo = ts.partition_point(|&t| t < req.min_time);
+            let hi = ts.partition_point(|&t| t <= req.max_time);
+            if lo < hi {
+                out.push((labels.clone(), ts[lo..hi].to_vec(), vals[lo..hi].to_vec()));
+            }
+        }
+        let batch = SeriesBatch::from_series(out);
+        Ok(Box::pin(futures::stream::iter([batch])))
+    }
+
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        for (l, _, _) in self.series.iter().filter(|s| matches_all(matchers, &s.0)) {
+            names.extend(l.iter().map(|l| l.name.clone()));
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut values = BTreeSet::new();
+        for (l, _, _) in self.series.iter().filter(|s| matches_all(matchers, &s.0)) {
+            if let Some(v) = l.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        let min = self.series.iter().filter_map(|s| s.1.first()).min().copied().unwrap_or(0);
+        let max = self.series.iter().filter_map(|s| s.1.last()).max().copied().unwrap_or(0);
+        (min, max)
+    }
+
+    fn external_labels(&self) -> &Labels {
+        &self.external
+    }
+}
