@@ -15,6 +15,7 @@
 //! and [`convert::import_blocks`] (native → Parquet).
 
 pub mod bucket;
+pub mod catalog;
 pub mod convert;
 mod error;
 pub mod labels;

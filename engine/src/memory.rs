@@ -17,10 +17,10 @@ impl MemorySource {
     /// Builds a source; series are sorted into block order and samples by time. Series with
     /// the same labels are merged (later samples at the same timestamp win).
     pub fn new(series: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>)>) -> Self {
-        let mut merged: std::collections::BTreeMap<Vec<(String, String)>, (Labels, std::collections::BTreeMap<i64, f64>)> =
-            Default::default();
+        type Points = std::collections::BTreeMap<i64, f64>;
+        let mut merged: std::collections::BTreeMap<String, (Labels, Points)> = Default::default();
         for (labels, ts, vals) in series {
-            let key = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+            let key = labels.to_string();
             let entry = merged.entry(key).or_insert_with(|| (labels, Default::default()));
             for (t, v) in ts.into_iter().zip(vals) {
                 entry.1.insert(t, v);

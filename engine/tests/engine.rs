@@ -3,6 +3,9 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+#[path = "engine/promqltest.rs"]
+mod promqltest;
+
 use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -180,4 +183,39 @@ async fn object_store_listing_ignores_non_block_dirs() {
     bucket.put_bytes(&Bucket::block_path(&id, "meta.json"), b"{".to_vec()).await.unwrap();
     let err = bucket.list_blocks().await.unwrap_err().to_string();
     assert!(err.contains(&format!("{id}/meta.json")), "{err}");
+}
+
+#[test]
+fn bucket_source_merges_series_across_blocks_and_formats() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tiny();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap());
+    let blocks: Vec<NativeBlockRef> = rt
+        .block_on(promlake_compat::discover_blocks(store.as_ref(), &object_store::path::Path::default()))
+        .unwrap()
+        .into_iter()
+        .map(|d| NativeBlockRef { store: store.clone(), display: d.to_string(), root: String::new(), dir: d })
+        .collect();
+    let bucket = memory_bucket();
+    // Two blocks as Parquet, the third copied in as a native block: one bucket, both formats.
+    let outcomes = import_blocks(rt.handle(), &bucket, &blocks[..2], &ImportOptions::default(), &NoProgress);
+    assert!(outcomes.iter().all(|o| o.is_ok()), "{outcomes:?}");
+    rt.block_on(async {
+        let native = &blocks[2];
+        let files: Vec<object_store::ObjectMeta> =
+            store.list(Some(&native.dir)).map(|m| m.unwrap()).collect::<Vec<_>>().await;
+        for f in files {
+            let bytes = store.get(&f.location).await.unwrap().bytes().await.unwrap();
+            bucket.store().put(&f.location, bytes.into()).await.unwrap();
+        }
+        let source = promlake_engine::catalog::BucketSource::open(bucket.clone()).await.unwrap();
+        assert_eq!(source.block_ids().await.len(), 3);
+        let all = collect(&source, &SelectRequest::all()).await;
+        assert_eq!(all.len(), 24, "series merged across the three blocks");
+        assert_eq!(all.iter().map(|s| s.1.len()).sum::<usize>(), 5784);
+        assert!(all.iter().all(|s| s.1.windows(2).all(|w| w[0] < w[1])));
+        let names = source.label_values("__name__", &[]).await.unwrap();
+        assert!(names.contains(&"http_requests_total".to_string()), "{names:?}");
+    });
 }

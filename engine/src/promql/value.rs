@@ -59,7 +59,11 @@ pub struct QueryOptions {
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        QueryOptions { lookback_delta_ms: 5 * 60 * 1000, max_samples: 50_000_000, timeout: Duration::from_secs(120) }
+        QueryOptions {
+            lookback_delta_ms: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+        }
     }
 }
 

@@ -6,8 +6,12 @@
 //!   `double_exponential_smoothing`, ...).
 //! * [`math`]: element-wise functions of one value (`abs`, `ceil`, `exp`, trig, `clamp`, ...).
 //! * [`time`]: date functions of a timestamp in seconds (`day_of_month`, `hour`, ...).
-//! * [`histogram`]: `histogram_quantile` over classic `le` buckets, `histogram_fraction`?.
+//! * [`histogram`]: `histogram_quantile` and `histogram_fraction` over classic `le` buckets.
 //! * [`labels`]: `label_replace`, `label_join`.
+//!
+//! Shared numeric helpers used by several families (and by the aggregators): [`kahan_inc`]
+//! (Prometheus's `kahansum.Inc`) and [`quantile`] (Prometheus's `quantile`, used by the
+//! `quantile` aggregator, `quantile_over_time` and `mad_over_time`).
 
 pub mod histogram;
 pub mod labels;
@@ -22,4 +26,91 @@ pub struct Window {
     pub start: i64,
     /// Inclusive end (ms).
     pub end: i64,
+}
+
+/// One step of Kahan–Neumaier summation (Prometheus `kahansum.Inc`): adds `inc` to `sum` with
+/// compensation `c`, returning the new `(sum, c)`. The final value is `sum + c` (unless `sum` is
+/// infinite, in which case the compensation is meaningless and reset to 0).
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// The `q`-quantile of `values` as Prometheus computes it (`promql/quantile.go` `quantile`):
+/// NaN for no values or NaN `q`, -Inf for `q < 0`, +Inf for `q > 1`; otherwise the values are
+/// sorted (NaN sorts as the smallest value) and the result is interpolated linearly between the
+/// two closest ranks (`rank = q * (n - 1)`). `values` is sorted in place.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        (false, false) => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        a == b || (a - b).abs() <= 1e-9 * b.abs().max(a.abs())
+    }
+
+    // aggregators.test "Tests for quantile": quantile without(point)(0.8 / 0.2, data).
+    #[test]
+    fn quantile_matches_aggregators_test() {
+        let cases: [(&[f64], f64, f64); 8] = [
+            (&[0.0, 1.0], 0.8, 0.8),
+            (&[0.0, 1.0, 2.0], 0.8, 1.6),
+            (&[0.0, 1.0, 4.0], 0.8, 2.8),
+            (&[0.0, 1.0, f64::NAN], 0.8, 0.6),
+            (&[0.0, 1.0], 0.2, 0.2),
+            (&[0.0, 1.0, 2.0], 0.2, 0.4),
+            (&[0.0, 1.0, 4.0], 0.2, 0.4),
+            (&[1.0, 0.0, 4.0], 1.0, 4.0),
+        ];
+        for (vals, q, want) in cases {
+            let mut v = vals.to_vec();
+            assert!(close(quantile(q, &mut v), want), "q={q} {vals:?}");
+        }
+        // "A quantile between NaN and 0 is interpolated as NaN."
+        assert!(quantile(0.2, &mut [0.0, 1.0, f64::NAN]).is_nan());
+        assert!(quantile(f64::NAN, &mut [0.0, 1.0]).is_nan());
+        assert_eq!(quantile(-1.0, &mut [0.0, 1.0]), f64::NEG_INFINITY);
+        assert_eq!(quantile(2.0, &mut [0.0, 1.0]), f64::INFINITY);
+        assert!(quantile(0.5, &mut []).is_nan());
+    }
+
+    #[test]
+    fn kahan_keeps_small_terms() {
+        // functions.test "Test if very big intermediate values cause loss of detail".
+        let (mut s, mut c) = (0.0, 0.0);
+        for v in [1.0, 1e100, 1.0, -1e100] {
+            (s, c) = kahan_inc(v, s, c);
+        }
+        assert_eq!(s + c, 2.0);
+    }
 }

@@ -1,0 +1,162 @@
+//! Every block of a bucket as one [`SeriesSource`]: the store-side view a querier reads.
+//!
+//! Parquet blocks open through [`ParquetBlock`], native Prometheus/Thanos blocks through
+//! [`NativeSource`]. A select asks every block overlapping the time range and merges series
+//! with the same labels across blocks (samples time-ordered, duplicate timestamps once).
+//! [`BucketSource::refresh`] picks up new blocks and forgets deleted ones.
+
+use crate::bucket::{BlockFormat, BlockInfo, Bucket};
+use crate::native::NativeSource;
+use crate::parquet::ParquetBlock;
+use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::{Labels, Matcher, Result};
+use async_trait::async_trait;
+use futures::StreamExt;
+use object_store::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::sync::RwLock;
+
+/// Series per batch a merged select returns.
+const BATCH_SERIES: usize = 1024;
+
+#[derive(Debug)]
+struct OpenBlock {
+    ulid: String,
+    source: Arc<dyn SeriesSource>,
+}
+
+/// All raw-resolution blocks of a bucket.
+#[derive(Debug)]
+pub struct BucketSource {
+    bucket: Bucket,
+    blocks: RwLock<Vec<OpenBlock>>,
+    empty: Labels,
+}
+
+impl BucketSource {
+    /// Opens every finished block of `bucket`.
+    pub async fn open(bucket: Bucket) -> Result<Self> {
+        let source = BucketSource { bucket, blocks: RwLock::new(Vec::new()), empty: Labels::default() };
+        source.refresh().await?;
+        Ok(source)
+    }
+
+    /// Re-lists the bucket: opens new blocks, drops deleted ones. A block that fails to open is
+    /// logged and left out (it is retried on the next refresh).
+    pub async fn refresh(&self) -> Result<()> {
+        let listed: Vec<BlockInfo> = self
+            .bucket
+            .list_blocks()
+            .await?
+            .into_iter()
+            .filter(|b| b.meta.thanos.as_ref().map(|t| t.downsample.resolution).unwrap_or(0) == 0)
+            .collect();
+        let known: BTreeSet<String> = self.blocks.read().await.iter().map(|b| b.ulid.clone()).collect();
+        let mut opened = Vec::new();
+        for info in listed.iter().filter(|b| !known.contains(&b.meta.ulid)) {
+            match self.open_block(info).await {
+                Ok(source) => opened.push(OpenBlock { ulid: info.meta.ulid.clone(), source }),
+                Err(e) => {
+                    tracing::warn!(block = %info.meta.ulid, error = %e, "cannot open block; skipping it")
+                }
+            }
+        }
+        let present: BTreeSet<&str> = listed.iter().map(|b| b.meta.ulid.as_str()).collect();
+        let mut blocks = self.blocks.write().await;
+        blocks.retain(|b| present.contains(b.ulid.as_str()));
+        blocks.extend(opened);
+        blocks.sort_by(|a, b| a.ulid.cmp(&b.ulid));
+        Ok(())
+    }
+
+    async fn open_block(&self, info: &BlockInfo) -> Result<Arc<dyn SeriesSource>> {
+        Ok(match info.format {
+            BlockFormat::Parquet => Arc::new(ParquetBlock::open(&self.bucket, info.meta.clone()).await?),
+            BlockFormat::Native => {
+                let block = promlake_compat::NativeBlock::open(
+                    self.bucket.store().clone(),
+                    &Path::from(info.meta.ulid.as_str()),
+                )
+                .await?;
+                Arc::new(NativeSource::new(block))
+            }
+        })
+    }
+
+    /// ULIDs of the open blocks.
+    pub async fn block_ids(&self) -> Vec<String> {
+        self.blocks.read().await.iter().map(|b| b.ulid.clone()).collect()
+    }
+
+    async fn sources(&self) -> Vec<Arc<dyn SeriesSource>> {
+        self.blocks.read().await.iter().map(|b| b.source.clone()).collect()
+    }
+}
+
+#[async_trait]
+impl SeriesSource for BucketSource {
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        let mut merged: BTreeMap<String, (Labels, Vec<(i64, f64)>)> = BTreeMap::new();
+        for src in self.sources().await {
+            let (min, max) = src.time_range();
+            // Block ranges are half-open [min, max).
+            if max <= req.min_time || min > req.max_time {
+                continue;
+            }
+            let mut stream = src.select(req).await?;
+            while let Some(batch) = stream.next().await {
+                for (labels, ts, vals) in batch?.to_series() {
+                    let entry = merged.entry(labels.to_string()).or_insert_with(|| (labels, Vec::new()));
+                    entry.1.extend(ts.into_iter().zip(vals));
+                }
+            }
+        }
+        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>)> = merged
+            .into_values()
+            .map(|(labels, mut points)| {
+                points.sort_by_key(|p| p.0);
+                points.dedup_by_key(|p| p.0);
+                let (ts, vals) = points.into_iter().unzip();
+                (labels, ts, vals)
+            })
+            .collect();
+        series.sort_by(|a, b| a.0.block_order(&b.0));
+        let mut batches = Vec::new();
+        while !series.is_empty() {
+            let rest = series.split_off(series.len().min(BATCH_SERIES));
+            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
+        }
+        Ok(Box::pin(futures::stream::iter(batches)))
+    }
+
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        for src in self.sources().await {
+            names.extend(src.label_names(matchers).await?);
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut values = BTreeSet::new();
+        for src in self.sources().await {
+            values.extend(src.label_values(name, matchers).await?);
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        match self.blocks.try_read() {
+            Ok(blocks) => blocks
+                .iter()
+                .map(|b| b.source.time_range())
+                .fold((i64::MAX, i64::MIN), |acc, r| (acc.0.min(r.0), acc.1.max(r.1))),
+            Err(_) => (i64::MIN, i64::MAX),
+        }
+    }
+
+    fn external_labels(&self) -> &Labels {
+        &self.empty
+    }
+}

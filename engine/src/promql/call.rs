@@ -1,0 +1,237 @@
+//! Function calls: dispatch by name to the pure functions in [`super::functions`] (range
+//! functions over each series' window, element-wise math, date functions) and the evaluator's
+//! own functions (`time`, `pi`, `scalar`, `vector`, `timestamp`, `absent*`, ...). Functions that
+//! reorder or relabel vectors live in `vector_fn.rs`.
+
+use super::eval::{Elem, Evaluator, RangeArg, Res, Steps, Val};
+use super::functions::{math, range, time};
+use super::value::PromqlError;
+use crate::Labels;
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{Call, Expr};
+
+/// Strips parentheses.
+pub(crate) fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unparen(&p.expr),
+        other => other,
+    }
+}
+
+impl Evaluator<'_> {
+    /// Evaluates a function call over the steps.
+    pub(crate) fn eval_call(&self, c: &Call, s: Steps) -> Res<Val> {
+        let name = c.func.name;
+        let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+        let arg = |i: usize| -> Res<&Expr> {
+            args.get(i)
+                .copied()
+                .ok_or_else(|| PromqlError::BadData(format!("missing argument {} of function {name}", i + 1)))
+        };
+        match name {
+            "time" => Ok(Val::Scalar(s.times().map(|t| t as f64 / 1000.0).collect())),
+            "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; s.len()])),
+            "scalar" => {
+                let v = self.eval_vector(arg(0)?, s)?;
+                Ok(Val::Scalar(v.into_iter().map(|x| if x.len() == 1 { x[0].v } else { f64::NAN }).collect()))
+            }
+            "vector" => {
+                let v = self.eval_scalar(arg(0)?, s)?;
+                Ok(Val::Vector(
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            vec![Elem { labels: Labels::default(), t: s.at(i), v, drop_name: false }]
+                        })
+                        .collect(),
+                ))
+            }
+            "timestamp" => {
+                let a = unparen(arg(0)?);
+                let raw = matches!(a, Expr::VectorSelector(_));
+                let v = self.eval_vector(a, s)?;
+                Ok(Val::Vector(
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(i, step)| {
+                            let t = s.at(i);
+                            step.into_iter()
+                                .map(|e| Elem {
+                                    v: if raw { e.t } else { t } as f64 / 1000.0,
+                                    t,
+                                    labels: e.labels,
+                                    drop_name: true,
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                ))
+            }
+            "absent" => {
+                let a = arg(0)?;
+                let v = self.eval_vector(a, s)?;
+                let labels = absent_labels(a);
+                Ok(Val::Vector(
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(i, step)| {
+                            if step.is_empty() {
+                                vec![Elem { labels: labels.clone(), t: s.at(i), v: 1.0, drop_name: false }]
+                            } else {
+                                Vec::new()
+                            }
+                        })
+                        .collect(),
+                ))
+            }
+            "absent_over_time" | "present_over_time" if !range::is_range_function(name) => {
+                let a = arg(0)?;
+                let ra = self.eval_range_arg(a, s)?;
+                let labels = absent_labels(a);
+                let mut out = Vec::with_capacity(s.len());
+                for t in s.times() {
+                    let w = ra.window(t);
+                    let present = ra.series.iter().filter(|x| !RangeArg::points_in(&x.points, w).is_empty());
+                    if name == "present_over_time" {
+                        out.push(
+                            present
+                                .map(|x| Elem { labels: x.labels.clone(), t, v: 1.0, drop_name: true })
+                                .collect(),
+                        );
+                    } else if present.count() == 0 {
+                        out.push(vec![Elem { labels: labels.clone(), t, v: 1.0, drop_name: false }]);
+                    } else {
+                        out.push(Vec::new());
+                    }
+                }
+                Ok(Val::Vector(out))
+            }
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.eval_sort(name, &args, s),
+            "histogram_quantile" | "histogram_fraction" => self.eval_histogram_fn(name, &args, s),
+            "label_replace" | "label_join" => self.eval_label_fn(name, &args, s),
+            _ if range::is_range_function(name) => self.eval_range_fn(name, &args, s),
+            _ if math::is_math_function(name) => self.eval_math_fn(name, &args, s),
+            _ if time::is_time_function(name) => self.eval_time_fn(name, &args, s),
+            _ => Err(PromqlError::BadData(format!("function {name:?} is not supported"))),
+        }
+    }
+
+    /// Scalar arguments evaluated per step.
+    fn scalar_args(&self, args: &[&Expr], skip: usize, s: Steps) -> Res<Vec<Vec<f64>>> {
+        args.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, a)| self.eval_scalar(a, s)).collect()
+    }
+
+    fn eval_range_fn(&self, name: &str, args: &[&Expr], s: Steps) -> Res<Val> {
+        let mi = args
+            .iter()
+            .position(|a| a.value_type() == ValueType::Matrix)
+            .ok_or_else(|| PromqlError::BadData(format!("function {name} needs a range vector argument")))?;
+        let ra = self.eval_range_arg(args[mi], s)?;
+        let scalars = self.scalar_args(args, mi, s)?;
+        let keep_name = matches!(name, "last_over_time" | "first_over_time");
+        let mut out = Vec::with_capacity(s.len());
+        for (i, t) in s.times().enumerate() {
+            if i % 64 == 0 {
+                self.check_timeout()?;
+            }
+            let w = ra.window(t);
+            let mut sargs: Vec<f64> = scalars.iter().map(|v| v.get(i).copied().unwrap_or(f64::NAN)).collect();
+            range::validate_args(name, &sargs).map_err(PromqlError::Execution)?;
+            if name == "predict_linear" {
+                sargs.push(t as f64);
+            }
+            let mut step = Vec::new();
+            for ser in &ra.series {
+                let pts = RangeArg::points_in(&ser.points, w);
+                if pts.is_empty() {
+                    continue;
+                }
+                if let Some(v) = range::eval(name, pts, w, &sargs) {
+                    let drop_name = if keep_name { ser.drop_name } else { true };
+                    step.push(Elem { labels: ser.labels.clone(), t, v, drop_name });
+                }
+            }
+            out.push(step);
+        }
+        Ok(Val::Vector(out))
+    }
+
+    fn eval_math_fn(&self, name: &str, args: &[&Expr], s: Steps) -> Res<Val> {
+        let first =
+            args.first().ok_or_else(|| PromqlError::BadData(format!("function {name} needs an argument")))?;
+        let v = self.eval_vector(first, s)?;
+        let scalars = self.scalar_args(args, 0, s)?;
+        let mut out = Vec::with_capacity(v.len());
+        for (i, step) in v.into_iter().enumerate() {
+            let t = s.at(i);
+            let sargs: Vec<f64> = scalars.iter().map(|v| v.get(i).copied().unwrap_or(f64::NAN)).collect();
+            out.push(
+                step.into_iter()
+                    .filter_map(|e| {
+                        math::eval(name, e.v, &sargs).map(|v| Elem {
+                            labels: e.labels,
+                            t,
+                            v,
+                            drop_name: true,
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        Ok(Val::Vector(out))
+    }
+
+    fn eval_time_fn(&self, name: &str, args: &[&Expr], s: Steps) -> Res<Val> {
+        let Some(first) = args.first() else {
+            return Ok(Val::Vector(
+                s.times()
+                    .map(|t| {
+                        time::eval(name, (t.div_euclid(1000)) as f64)
+                            .map(|v| Elem { labels: Labels::default(), t, v, drop_name: false })
+                            .into_iter()
+                            .collect()
+                    })
+                    .collect(),
+            ));
+        };
+        let v = self.eval_vector(first, s)?;
+        Ok(Val::Vector(
+            v.into_iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    let t = s.at(i);
+                    step.into_iter()
+                        .filter_map(|e| {
+                            time::eval(name, e.v).map(|v| Elem { labels: e.labels, t, v, drop_name: true })
+                        })
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// The labels `absent()` and `absent_over_time()` give their result: the selector's equality
+/// matchers (a label matched twice is left out), without the metric name.
+pub(crate) fn absent_labels(e: &Expr) -> Labels {
+    let vs = match unparen(e) {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::default(),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut has: Vec<&str> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if m.name == crate::labels::METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, promql_parser::label::MatchOp::Equal) && !has.contains(&m.name.as_str()) {
+            pairs.retain(|p| p.0 != m.name);
+            pairs.push((m.name.clone(), m.value.clone()));
+            has.push(&m.name);
+        } else {
+            pairs.retain(|p| p.0 != m.name);
+        }
+    }
+    Labels::from_pairs(pairs)
+}
