@@ -3,6 +3,7 @@
 
 mod commands;
 mod flags;
+mod http;
 
 use clap::Parser;
 

@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod query;
 mod tools;
 
 use clap::Subcommand;
@@ -8,6 +9,8 @@ use std::process::ExitCode;
 /// Top-level subcommands (Thanos's names).
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the Prometheus HTTP API (PromQL, series, labels) over every block of the bucket.
+    Query(query::QueryArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -17,6 +20,7 @@ impl Command {
     /// Runs the subcommand; the exit code reports partial failures.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
+            Command::Query(q) => q.run().await,
             Command::Tools(t) => t.run().await,
         }
     }

@@ -7,4 +7,5 @@
 mod harness;
 mod import;
 mod python;
+mod query;
 mod s3;

@@ -1,0 +1,287 @@
+//! Handlers of Prometheus's HTTP API (`/api/v1/...`), with Prometheus's parameter names,
+//! validation order and error messages.
+//!
+//! Thanos's extra parameters `dedup`, `partial_response`, `max_source_resolution` and
+//! `replicaLabels[]` are accepted and ignored for now: the one source is the bucket's raw
+//! blocks, with no replicas to deduplicate, no remote stores to fail partially and no
+//! downsampled data to choose.
+
+use super::error::{ApiError, Result};
+use super::params::{Params, now_ms, parse_duration, parse_time};
+use super::{ApiState, json};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use promlake_engine::promql::{Engine, PromqlError, QueryOptions, Value};
+use promlake_engine::{Labels, MatchOp, Matcher, SelectRequest, SeriesSource};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::Expr;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Most points a range query may return per series.
+const MAX_POINTS_PER_SERIES: i128 = 11_000;
+
+/// Slack past the engine's own deadline before the handler gives up on an evaluation.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+
+/// The request's parameters: the query string plus a form-encoded body.
+fn params(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Params {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    Params::new(is_form.then_some(body.as_ref()), query)
+}
+
+/// The success envelope around `data`, or the error.
+fn respond(r: Result<String>) -> Response {
+    match r {
+        Ok(data) => {
+            ([(header::CONTENT_TYPE, "application/json")], json::success_envelope(&data)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn source(st: &ApiState) -> Result<Arc<dyn SeriesSource>> {
+    st.source().cloned().ok_or_else(|| ApiError::Unavailable("the bucket is not loaded yet".into()))
+}
+
+/// `GET|POST /api/v1/query`: `query`, `time`, `timeout`, `lookback_delta`.
+pub async fn query(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(instant_query(&st, &params(&headers, q.as_deref(), &body)).await)
+}
+
+async fn instant_query(st: &ApiState, p: &Params) -> Result<String> {
+    let time = p.time_or("time", now_ms())?;
+    let opts = query_options(st, p)?;
+    let query = p.get("query").to_owned();
+    check_query(&query)?;
+    let src = source(st)?;
+    let engine = Engine::new(opts.clone());
+    let v = evaluate(st, &opts, async move { engine.instant(&*src, &query, time).await }).await?;
+    Ok(json::query_data(&v))
+}
+
+/// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `lookback_delta`.
+pub async fn query_range(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(range_query(&st, &params(&headers, q.as_deref(), &body)).await)
+}
+
+async fn range_query(st: &ApiState, p: &Params) -> Result<String> {
+    let start = parse_time(p.get("start")).map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = parse_time(p.get("end")).map_err(|e| ApiError::invalid_param("end", e))?;
+    if end < start {
+        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+    }
+    let step = parse_duration(p.get("step")).map_err(|e| ApiError::invalid_param("step", e))?;
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    if step_ms <= 0 {
+        return Err(ApiError::invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (i128::from(end) - i128::from(start)) / i128::from(step_ms) > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                .into(),
+        ));
+    }
+    let opts = query_options(st, p)?;
+    let query = p.get("query").to_owned();
+    check_query(&query)?;
+    let src = source(st)?;
+    let engine = Engine::new(opts.clone());
+    let v =
+        evaluate(st, &opts, async move { engine.range(&*src, &query, start, end, step_ms).await }).await?;
+    Ok(json::query_data(&v))
+}
+
+/// The flag defaults narrowed by the request's `timeout` and `lookback_delta`.
+fn query_options(st: &ApiState, p: &Params) -> Result<QueryOptions> {
+    let mut opts = st.opts.clone();
+    if let Some(t) = p.duration("timeout")? {
+        opts.timeout = opts.timeout.min(t);
+    }
+    if let Some(d) = p.duration("lookback_delta")?.filter(|d| !d.is_zero()) {
+        opts.lookback_delta_ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    }
+    Ok(opts)
+}
+
+/// Parse errors are the caller's (`bad_data` on parameter `query`), before anything runs.
+fn check_query(query: &str) -> Result<()> {
+    promql_parser::parser::parse(query).map(|_| ()).map_err(|e| ApiError::invalid_param("query", e))
+}
+
+/// Runs an evaluation on its own task (it is CPU-bound), bounded by the query timeout.
+async fn evaluate(
+    st: &ApiState,
+    opts: &QueryOptions,
+    eval: impl Future<Output = std::result::Result<Value, PromqlError>> + Send + 'static,
+) -> Result<Value> {
+    let started = Instant::now();
+    let mut task = tokio::spawn(eval);
+    let out = match tokio::time::timeout(opts.timeout + TIMEOUT_GRACE, &mut task).await {
+        Ok(Ok(r)) => r.map_err(ApiError::from),
+        Ok(Err(e)) => Err(ApiError::Internal(format!("query evaluation failed: {e}"))),
+        Err(_) => {
+            task.abort();
+            Err(ApiError::Timeout("query timed out in query execution".into()))
+        }
+    };
+    st.metrics.query(started.elapsed());
+    out
+}
+
+/// `GET|POST /api/v1/series`: `match[]` (required), `start`, `end`.
+pub async fn series(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(find_series(&st, &params(&headers, q.as_deref(), &body)).await)
+}
+
+async fn find_series(st: &ApiState, p: &Params) -> Result<String> {
+    let selectors = p.all("match[]");
+    if selectors.is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let start = p.time_or("start", i64::MIN)?;
+    let end = p.time_or("end", i64::MAX)?;
+    let sets = matcher_sets(&selectors)?;
+    let src = source(st)?;
+    let mut found: BTreeMap<Vec<(String, String)>, Labels> = BTreeMap::new();
+    for matchers in sets {
+        let req = SelectRequest { matchers, min_time: start, max_time: end };
+        let mut stream = src.select(&req).await?;
+        while let Some(batch) = stream.next().await {
+            for l in batch?.labels {
+                found.entry(l.iter().map(|l| (l.name.clone(), l.value.clone())).collect()).or_insert(l);
+            }
+        }
+    }
+    Ok(json::label_sets(&found.into_values().collect::<Vec<_>>()))
+}
+
+/// `GET|POST /api/v1/labels`: optional `match[]`. (`start`/`end` are accepted; names come from
+/// every block.)
+pub async fn labels(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(label_names(&st, &params(&headers, q.as_deref(), &body)).await)
+}
+
+async fn label_names(st: &ApiState, p: &Params) -> Result<String> {
+    p.time_or("start", i64::MIN)?;
+    p.time_or("end", i64::MAX)?;
+    let sets = matcher_sets(&p.all("match[]"))?;
+    let src = source(st)?;
+    let mut names = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        names.extend(src.label_names(&[]).await?);
+    }
+    for m in sets {
+        names.extend(src.label_names(&m).await?);
+    }
+    Ok(json::string_array(&names.into_iter().collect::<Vec<_>>()))
+}
+
+/// `GET /api/v1/label/{name}/values`: optional `match[]`.
+pub async fn label_values(
+    State(st): State<ApiState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    respond(values_of(&st, &name, &Params::new(None, q.as_deref())).await)
+}
+
+async fn values_of(st: &ApiState, name: &str, p: &Params) -> Result<String> {
+    let valid = name
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if name.is_empty() || !valid {
+        return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
+    }
+    p.time_or("start", i64::MIN)?;
+    p.time_or("end", i64::MAX)?;
+    let sets = matcher_sets(&p.all("match[]"))?;
+    let src = source(st)?;
+    let mut values = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        values.extend(src.label_values(name, &[]).await?);
+    }
+    for m in sets {
+        values.extend(src.label_values(name, &m).await?);
+    }
+    Ok(json::string_array(&values.into_iter().collect::<Vec<_>>()))
+}
+
+/// `GET /api/v1/metadata`: no metric metadata is stored; an empty object.
+pub async fn metadata() -> Response {
+    respond(Ok("{}".into()))
+}
+
+/// `GET /api/v1/status/buildinfo`.
+pub async fn buildinfo() -> Response {
+    let mut data = String::from(r#"{"version":"#);
+    json::string(&mut data, env!("CARGO_PKG_VERSION"));
+    data.push_str(r#","revision":"","branch":"","buildUser":"","buildDate":"","goVersion":"""#);
+    data.push('}');
+    respond(Ok(data))
+}
+
+/// Each `match[]` selector as matcher sets (an `or` inside braces gives one set per branch).
+fn matcher_sets(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>> {
+    let mut out = Vec::new();
+    for s in selectors {
+        let bad = |e: String| ApiError::invalid_param("match[]", e);
+        let vs = match promql_parser::parser::parse(s).map_err(bad)? {
+            Expr::VectorSelector(vs) => vs,
+            _ => return Err(bad(format!("{s:?} is not a series selector"))),
+        };
+        let name: Vec<Matcher> =
+            vs.name.iter().map(|n| Matcher::equal(promlake_engine::labels::METRIC_NAME, n.clone())).collect();
+        let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
+            vec![&vs.matchers.matchers]
+        } else {
+            vs.matchers.or_matchers.iter().collect()
+        };
+        for g in groups {
+            let mut set = name.clone();
+            for m in g {
+                let op = match m.op {
+                    PMatchOp::Equal => MatchOp::Equal,
+                    PMatchOp::NotEqual => MatchOp::NotEqual,
+                    PMatchOp::Re(_) => MatchOp::Regex,
+                    PMatchOp::NotRe(_) => MatchOp::NotRegex,
+                };
+                set.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| bad(e.to_string()))?);
+            }
+            out.push(set);
+        }
+    }
+    Ok(out)
+}

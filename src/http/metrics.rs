@@ -1,0 +1,54 @@
+//! Our own metrics, exposed at `/metrics` in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Request counters and query latency.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, u16), u64>,
+    query_seconds_sum: f64,
+    query_count: u64,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(&self, handler: &str, code: u16) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.requests.entry((handler.to_owned(), code)).or_default() += 1;
+        }
+    }
+
+    /// Records one query evaluation.
+    pub fn query(&self, took: Duration) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.query_seconds_sum += took.as_secs_f64();
+            m.query_count += 1;
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let Ok(m) = self.inner.lock() else { return out };
+        out.push_str(
+            "# HELP promlake_http_requests_total HTTP requests answered, by route and status code.\n",
+        );
+        out.push_str("# TYPE promlake_http_requests_total counter\n");
+        for ((handler, code), n) in &m.requests {
+            let _ = writeln!(out, "promlake_http_requests_total{{handler={handler:?},code=\"{code}\"}} {n}");
+        }
+        out.push_str("# HELP promlake_query_duration_seconds PromQL evaluation time.\n");
+        out.push_str("# TYPE promlake_query_duration_seconds summary\n");
+        let _ = writeln!(out, "promlake_query_duration_seconds_sum {}", m.query_seconds_sum);
+        let _ = writeln!(out, "promlake_query_duration_seconds_count {}", m.query_count);
+        out
+    }
+}
