@@ -183,6 +183,7 @@ pub fn convert_block(
         let range = rt.block_on(block.fetch_chunks(&batch))?;
         let decoded: Vec<Result<(Vec<i64>, Vec<f64>)>> = batch
             .par_iter()
+            .with_min_len(64)
             .map(|s| {
                 let mut ts = Vec::with_capacity(s.chunks.len() * 120);
                 let mut vals = Vec::with_capacity(s.chunks.len() * 120);
