@@ -118,18 +118,23 @@ fn tiny() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/tsdb-blocks/tiny")
 }
 
-#[test]
-fn native_and_parquet_sources_answer_alike() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tiny();
+/// The three real Prometheus blocks, as import sources, and the store they sit in.
+fn tiny_blocks(rt: &tokio::runtime::Runtime) -> (Arc<dyn ObjectStore>, Vec<NativeBlockRef>) {
     let store: Arc<dyn ObjectStore> =
-        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap());
-    let blocks: Vec<NativeBlockRef> = rt
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(tiny()).unwrap());
+    let blocks = rt
         .block_on(promlake_compat::discover_blocks(store.as_ref(), &object_store::path::Path::default()))
         .unwrap()
         .into_iter()
         .map(|d| NativeBlockRef { store: store.clone(), display: d.to_string(), root: String::new(), dir: d })
         .collect();
+    (store, blocks)
+}
+
+#[test]
+fn native_and_parquet_sources_answer_alike() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (_, blocks) = tiny_blocks(&rt);
     assert_eq!(blocks.len(), 3);
     let bucket = memory_bucket();
     let opts = ImportOptions { labels: Labels::from_pairs([("cluster", "eu1")]), ..Default::default() };
@@ -188,15 +193,7 @@ async fn object_store_listing_ignores_non_block_dirs() {
 #[test]
 fn bucket_source_merges_series_across_blocks_and_formats() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tiny();
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap());
-    let blocks: Vec<NativeBlockRef> = rt
-        .block_on(promlake_compat::discover_blocks(store.as_ref(), &object_store::path::Path::default()))
-        .unwrap()
-        .into_iter()
-        .map(|d| NativeBlockRef { store: store.clone(), display: d.to_string(), root: String::new(), dir: d })
-        .collect();
+    let (store, blocks) = tiny_blocks(&rt);
     let bucket = memory_bucket();
     // Two blocks as Parquet, the third copied in as a native block: one bucket, both formats.
     let outcomes = import_blocks(rt.handle(), &bucket, &blocks[..2], &ImportOptions::default(), &NoProgress);
