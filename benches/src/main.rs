@@ -3,6 +3,7 @@
 //! ```text
 //! promlake-bench gen     --hosts 20 --hours 6 --out data.om
 //! promlake-bench convert --hosts 20 --hours 6 --work-dir /tmp/bench [--json]
+//! promlake-bench query   --hosts 5 --hours 24 [--work-dir DIR] [--runs 3] [--json]
 //! ```
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     /// Generate data, build Prometheus blocks with promtool, convert them with `promlake tools
     /// import` and report bytes per sample and samples per CPU-second.
     Convert(commands::convert::Args),
+    /// Ensure converted data exists (as `convert --reuse`), serve it with Prometheus and with
+    /// `promlake query`, and compare PromQL range-query latencies.
+    Query(commands::query::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gen(args) => commands::generate::run(args),
         Command::Convert(args) => commands::convert::run(args),
+        Command::Query(args) => commands::query::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

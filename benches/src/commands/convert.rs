@@ -83,18 +83,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let lake = work.join("lake");
     let om = work.join("om");
     let stamp = work.join("native.params.json");
-    let params = serde_json::json!({
-        "hosts": cfg.hosts, "duration_ms": cfg.duration_ms, "interval_ms": cfg.interval_ms,
-        "seed": cfg.seed, "start_ms": cfg.start_ms, "jitter_max_ms": cfg.jitter_max_ms,
-        "jitter_hosts": cfg.jitter_hosts, "max_block_duration": args.max_block_duration,
-    });
+    let params = stamp_params(&cfg, &args);
 
     // The stamp records the data flags and the generated series count of DIR/native.
-    let stamped_series = std::fs::read(&stamp)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .filter(|v| v.get("params") == Some(&params))
-        .and_then(|v| v.get("series").and_then(serde_json::Value::as_u64));
+    let stamped_series = stamped_series(&stamp, &params);
     let (generate, promtool, om_bytes, gen_samples, series) = match stamped_series {
         Some(series) if args.reuse && native.is_dir() => {
             eprintln!("reusing {} (built from the same data flags)", native.display());
@@ -159,6 +151,87 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print!("{report}");
     }
     Ok(())
+}
+
+/// A dataset ready for querying: Prometheus blocks in `native`, the same samples imported into
+/// `lake`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub native: PathBuf,
+    pub lake: PathBuf,
+    /// Series generated per 2h window (the most of any window).
+    pub series: u64,
+    /// Samples in the native blocks.
+    pub samples: u64,
+}
+
+/// Makes sure `DIR/native` and `DIR/lake` hold the data of `args.data` with `--reuse`
+/// semantics: DIR/native is rebuilt only when its stamp doesn't match the data flags, and
+/// DIR/lake is re-imported only when it was not imported from the current DIR/native (its
+/// block sample count differs). `args.work_dir` must be set.
+pub fn ensure_dataset(args: &Args, promlake: &Path) -> anyhow::Result<Dataset> {
+    let cfg = args.data.config()?;
+    let Some(dir) = &args.work_dir else { bail!("ensure_dataset needs a work directory") };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let work = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let native = work.join("native");
+    let parts = work.join("native.parts");
+    let lake = work.join("lake");
+    let om = work.join("om");
+    let stamp = work.join("native.params.json");
+    let params = stamp_params(&cfg, args);
+    let (series, rebuilt) = match stamped_series(&stamp, &params) {
+        Some(series) if native.is_dir() => {
+            eprintln!("reusing {} (built from the same data flags)", native.display());
+            (series, false)
+        }
+        _ => {
+            for p in [&stamp, &native, &parts, &om] {
+                remove(p)?;
+            }
+            let b = build_native(args, &cfg, &om, &parts, &native)?;
+            let record = serde_json::json!({ "params": params, "series": b.stats.series });
+            std::fs::write(&stamp, record.to_string())
+                .with_context(|| format!("writing {}", stamp.display()))?;
+            (b.stats.series, true)
+        }
+    };
+    let native_sum = blocks::summarize(&native)?;
+    ensure!(native_sum.blocks > 0, "promtool wrote no blocks into {}", native.display());
+    let lake_ok = !rebuilt
+        && lake.is_dir()
+        && blocks::summarize(&lake).is_ok_and(|l| l.blocks > 0 && l.samples == native_sum.samples);
+    if lake_ok {
+        eprintln!("reusing {} (imported from the same blocks)", lake.display());
+    } else {
+        remove(&lake)?;
+        std::fs::create_dir_all(&lake).with_context(|| format!("creating {}", lake.display()))?;
+        let bucket = format!("file://{}", lake.display());
+        eprintln!("running {} tools import --bucket {bucket} {}", promlake.display(), native.display());
+        let mut cmd = Command::new(promlake);
+        cmd.args(["tools", "import", "--bucket", &bucket]).arg(&native);
+        checked(&mut cmd, "promlake tools import")?;
+        check_lake(&native_sum, &blocks::summarize(&lake)?, &lake)?;
+    }
+    Ok(Dataset { native, lake, series, samples: native_sum.samples })
+}
+
+/// The data flags recorded in DIR/native.params.json.
+fn stamp_params(cfg: &GenConfig, args: &Args) -> serde_json::Value {
+    serde_json::json!({
+        "hosts": cfg.hosts, "duration_ms": cfg.duration_ms, "interval_ms": cfg.interval_ms,
+        "seed": cfg.seed, "start_ms": cfg.start_ms, "jitter_max_ms": cfg.jitter_max_ms,
+        "jitter_hosts": cfg.jitter_hosts, "max_block_duration": args.max_block_duration,
+    })
+}
+
+/// The series count in the stamp when it records exactly `params`.
+fn stamped_series(stamp: &Path, params: &serde_json::Value) -> Option<u64> {
+    std::fs::read(stamp)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|v| v.get("params") == Some(params))
+        .and_then(|v| v.get("series").and_then(serde_json::Value::as_u64))
 }
 
 /// What building the native blocks measured.
@@ -297,7 +370,7 @@ fn remove(path: &Path) -> anyhow::Result<()> {
     result.with_context(|| format!("removing {}", path.display()))
 }
 
-fn default_promlake() -> PathBuf {
+pub fn default_promlake() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir).join("release").join("promlake");
     }

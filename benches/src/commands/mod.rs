@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod generate;
+pub mod query;
 
 use clap::Args as ClapArgs;
 use promlake_benches::GenConfig;
