@@ -3,7 +3,7 @@
 //! own functions (`time`, `pi`, `scalar`, `vector`, `timestamp`, `absent*`, ...). Functions that
 //! reorder or relabel vectors live in `vector_fn.rs`.
 
-use super::eval::{Elem, Evaluator, RangeArg, Res, Steps, Val};
+use super::eval::{Elem, Evaluator, RangeArg, Res, Steps, Val, map_elems};
 use super::functions::{math, range, time};
 use super::value::PromqlError;
 use crate::Labels;
@@ -50,22 +50,14 @@ impl Evaluator<'_> {
                 let a = unparen(arg(0)?);
                 let raw = matches!(a, Expr::VectorSelector(_));
                 let v = self.eval_vector(a, s)?;
-                Ok(Val::Vector(
-                    v.into_iter()
-                        .enumerate()
-                        .map(|(i, step)| {
-                            let t = s.at(i);
-                            step.into_iter()
-                                .map(|e| Elem {
-                                    v: if raw { e.t } else { t } as f64 / 1000.0,
-                                    t,
-                                    labels: e.labels,
-                                    drop_name: true,
-                                })
-                                .collect()
-                        })
-                        .collect(),
-                ))
+                Ok(Val::Vector(map_elems(v, &s, |t, e| {
+                    Some(Elem {
+                        v: if raw { e.t } else { t } as f64 / 1000.0,
+                        t,
+                        labels: e.labels,
+                        drop_name: true,
+                    })
+                })))
             }
             "absent" => {
                 let a = arg(0)?;
@@ -195,19 +187,9 @@ impl Evaluator<'_> {
             ));
         };
         let v = self.eval_vector(first, s)?;
-        Ok(Val::Vector(
-            v.into_iter()
-                .enumerate()
-                .map(|(i, step)| {
-                    let t = s.at(i);
-                    step.into_iter()
-                        .filter_map(|e| {
-                            time::eval(name, e.v).map(|v| Elem { labels: e.labels, t, v, drop_name: true })
-                        })
-                        .collect()
-                })
-                .collect(),
-        ))
+        Ok(Val::Vector(map_elems(v, &s, |t, e| {
+            time::eval(name, e.v).map(|v| Elem { labels: e.labels, t, v, drop_name: true })
+        })))
     }
 }
 

@@ -55,6 +55,21 @@ impl Val {
     }
 }
 
+/// Maps every element of a per-step vector to zero or one element, given the step's time.
+pub(crate) fn map_elems(
+    v: Vec<Vec<Elem>>,
+    s: &Steps,
+    f: impl Fn(i64, Elem) -> Option<Elem>,
+) -> Vec<Vec<Elem>> {
+    v.into_iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let t = s.at(i);
+            step.into_iter().filter_map(|e| f(t, e)).collect()
+        })
+        .collect()
+}
+
 /// Evaluation steps: `start..=end` every `step` ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Steps {
