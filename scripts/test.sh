@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of promlake, installing what the tests need first (idempotent):
 #   Debian: prometheus (promtool + the reference server), curl
-#   Python venv (PyPI): pyarrow, duckdb, moto[server]
+#   Python venv (PyPI): pyarrow, duckdb, moto[server], grpcio, ADBC Flight SQL
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
