@@ -19,12 +19,31 @@ pub struct SelectRequest {
     pub min_time: i64,
     /// Latest sample timestamp wanted (ms).
     pub max_time: i64,
+    /// What the query will do with the data (Thanos's query hints); sources may ignore them.
+    pub hints: SelectHints,
+}
+
+/// Query hints a source may use: deduplication adjusts counters for `rate`-like functions,
+/// downsampled data is read by the aggregate the function needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectHints {
+    /// The PromQL function applied directly to the selector (`rate`, `max_over_time`, ...).
+    pub func: Option<String>,
+    /// The range of a range selector (ms); 0 for an instant selector.
+    pub range_ms: i64,
+    /// The query's step (ms); 0 for an instant query.
+    pub step_ms: i64,
 }
 
 impl SelectRequest {
     /// Every series over all time.
     pub fn all() -> Self {
-        SelectRequest { matchers: Vec::new(), min_time: i64::MIN, max_time: i64::MAX }
+        SelectRequest {
+            matchers: Vec::new(),
+            min_time: i64::MIN,
+            max_time: i64::MAX,
+            hints: SelectHints::default(),
+        }
     }
 }
 

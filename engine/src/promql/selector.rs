@@ -4,7 +4,7 @@
 
 use super::eval::{Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, resolve_at};
 use super::value::PromqlError;
-use crate::source::SelectRequest;
+use crate::source::{SelectHints, SelectRequest};
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
 use futures::StreamExt;
 use promql_parser::label::MatchOp as PMatchOp;
@@ -34,6 +34,7 @@ pub(crate) struct Fetch {
     pub matchers: Vec<Matcher>,
     pub min_time: i64,
     pub max_time: i64,
+    pub hints: SelectHints,
 }
 
 /// The key under which a selector's data is stored.
@@ -74,7 +75,7 @@ pub(crate) fn plan(
     lookback: i64,
     out: &mut Vec<Fetch>,
 ) -> Res<()> {
-    let mut add = |vs: &VectorSelector, range: i64| -> Res<()> {
+    let add = |out: &mut Vec<Fetch>, vs: &VectorSelector, range: i64, func: Option<&str>| -> Res<()> {
         let (l, h) = match &vs.at {
             Some(a) => {
                 let t = resolve_at(a, q.0, q.1);
@@ -89,12 +90,13 @@ pub(crate) fn plan(
             matchers: matchers_of(vs)?,
             min_time: l.saturating_sub(off).saturating_sub(back),
             max_time: h.saturating_sub(off),
+            hints: SelectHints { func: func.map(str::to_string), range_ms: range, step_ms: 0 },
         });
         Ok(())
     };
     match e {
-        Expr::VectorSelector(vs) => add(vs, 0),
-        Expr::MatrixSelector(ms) => add(&ms.vs, ms.range.as_millis() as i64),
+        Expr::VectorSelector(vs) => add(out, vs, 0, None),
+        Expr::MatrixSelector(ms) => add(out, &ms.vs, ms.range.as_millis() as i64, None),
         Expr::Subquery(sq) => {
             let (l, h) = match &sq.at {
                 Some(a) => {
@@ -121,7 +123,13 @@ pub(crate) fn plan(
         }
         Expr::Call(c) => {
             for a in &c.args.args {
-                plan(a, lo, hi, q, lookback, out)?;
+                match a.as_ref() {
+                    Expr::MatrixSelector(ms) => {
+                        add(out, &ms.vs, ms.range.as_millis() as i64, Some(c.func.name))?
+                    }
+                    Expr::VectorSelector(vs) => add(out, vs, 0, Some(c.func.name))?,
+                    a => plan(a, lo, hi, q, lookback, out)?,
+                }
             }
             Ok(())
         }
@@ -138,7 +146,12 @@ pub(crate) async fn fetch(
     let timed_out = || PromqlError::Timeout("query preparation".into());
     let mut out = HashMap::new();
     for p in plans {
-        let req = SelectRequest { matchers: p.matchers, min_time: p.min_time, max_time: p.max_time };
+        let req = SelectRequest {
+            matchers: p.matchers,
+            min_time: p.min_time,
+            max_time: p.max_time,
+            hints: p.hints,
+        };
         if std::time::Instant::now() > deadline {
             return Err(timed_out());
         }
