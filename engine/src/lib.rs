@@ -32,4 +32,4 @@ pub use bucket::{BlockFormat, BlockInfo, Bucket, BucketConfig};
 pub use error::{Error, Result};
 pub use labels::{Label, Labels};
 pub use matcher::{MatchOp, Matcher};
-pub use source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+pub use source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, SeriesStream, Warnings};

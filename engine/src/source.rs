@@ -21,6 +21,29 @@ pub struct SelectRequest {
     pub max_time: i64,
     /// What the query will do with the data (Thanos's query hints); sources may ignore them.
     pub hints: SelectHints,
+    /// Where a source reports problems that did not fail the select (a store that did not
+    /// answer under a partial-response strategy, a store's warning frames). Clones share it.
+    pub warnings: Warnings,
+}
+
+/// A shared sink of warnings for one query: sources push, the API answers them in `warnings`.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Records a warning (duplicates are kept once).
+    pub fn push(&self, w: impl Into<String>) {
+        let w = w.into();
+        let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !v.contains(&w) {
+            v.push(w);
+        }
+    }
+
+    /// The warnings recorded so far, in order.
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 /// Query hints a source may use: deduplication adjusts counters for `rate`-like functions,
@@ -43,6 +66,7 @@ impl SelectRequest {
             min_time: i64::MIN,
             max_time: i64::MAX,
             hints: SelectHints::default(),
+            warnings: Warnings::default(),
         }
     }
 }

@@ -97,6 +97,7 @@ async fn writer_reader_round_trip_with_row_ranges_and_time_pruning() {
         min_time: 150_000,
         max_time: 300_000,
         hints: Default::default(),
+        warnings: Default::default(),
     };
     let got = collect(&block, &req).await;
     assert_eq!(got.len(), 3);
@@ -151,6 +152,7 @@ fn native_and_parquet_sources_answer_alike() {
             min_time: 1_700_003_000_000,
             max_time: 1_700_009_000_000,
             hints: Default::default(),
+            warnings: Default::default(),
         };
         let mut native_total = 0;
         for (b, info) in blocks.iter().zip(bucket.list_blocks().await.unwrap()) {

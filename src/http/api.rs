@@ -171,7 +171,13 @@ async fn find_series(st: &ApiState, p: &Params) -> Result<String> {
     let src = source(st)?;
     let mut found: BTreeMap<Vec<(String, String)>, Labels> = BTreeMap::new();
     for matchers in sets {
-        let req = SelectRequest { matchers, min_time: start, max_time: end, hints: Default::default() };
+        let req = SelectRequest {
+            matchers,
+            min_time: start,
+            max_time: end,
+            hints: Default::default(),
+            warnings: Default::default(),
+        };
         let mut stream = src.select(&req).await?;
         while let Some(batch) = stream.next().await {
             for l in batch?.labels {

@@ -21,6 +21,7 @@ mod vector_fn;
 pub use value::{PromqlError, QueryOptions, Sample, Series, Value};
 
 use crate::SeriesSource;
+use crate::source::Warnings;
 use eval::{Evaluator, Steps, Val, cmp_labels, drop_metric_name, finish_vector};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{AggregateExpr, Expr};
@@ -36,17 +37,25 @@ const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 pub struct Engine {
     opts: QueryOptions,
     subquery_step_ms: Option<i64>,
+    warnings: Warnings,
 }
 
 impl Engine {
     /// An engine with these limits and defaults.
     pub fn new(opts: QueryOptions) -> Self {
-        Engine { opts, subquery_step_ms: None }
+        Engine { opts, subquery_step_ms: None, warnings: Warnings::default() }
     }
 
     /// Sets the step of subqueries written without one (`x[5m:]`); default 1m.
     pub fn with_default_subquery_step(mut self, step_ms: i64) -> Self {
         self.subquery_step_ms = Some(step_ms);
+        self
+    }
+
+    /// Collects the sources' warnings (see [`SelectRequest::warnings`](crate::SelectRequest))
+    /// into `warnings`; the API answers them beside the result.
+    pub fn with_warnings(mut self, warnings: Warnings) -> Self {
+        self.warnings = warnings;
         self
     }
 
@@ -174,7 +183,7 @@ impl Engine {
             self.opts.lookback_delta_ms,
             &mut plans,
         )?;
-        let data = selector::fetch(source, plans, deadline).await?;
+        let data = selector::fetch(source, plans, deadline, &self.warnings).await?;
         let ev = Evaluator {
             opts: &self.opts,
             query_start: steps.start,

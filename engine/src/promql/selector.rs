@@ -4,7 +4,7 @@
 
 use super::eval::{Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, resolve_at};
 use super::value::PromqlError;
-use crate::source::{SelectHints, SelectRequest};
+use crate::source::{SelectHints, SelectRequest, Warnings};
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
 use futures::StreamExt;
 use promql_parser::label::MatchOp as PMatchOp;
@@ -142,6 +142,7 @@ pub(crate) async fn fetch(
     source: &dyn SeriesSource,
     plans: Vec<Fetch>,
     deadline: std::time::Instant,
+    warnings: &Warnings,
 ) -> Res<HashMap<usize, Vec<SeriesData>>> {
     let timed_out = || PromqlError::Timeout("query preparation".into());
     let mut out = HashMap::new();
@@ -151,6 +152,7 @@ pub(crate) async fn fetch(
             min_time: p.min_time,
             max_time: p.max_time,
             hints: p.hints,
+            warnings: warnings.clone(),
         };
         if std::time::Instant::now() > deadline {
             return Err(timed_out());
