@@ -13,7 +13,7 @@ use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
 use object_store::path::Path;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::RwLock;
 
@@ -97,24 +97,62 @@ impl BucketSource {
 #[async_trait]
 impl SeriesSource for BucketSource {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
-        let mut merged: BTreeMap<String, (Labels, Vec<(i64, f64)>)> = BTreeMap::new();
-        for src in self.sources().await {
-            let (min, max) = src.time_range();
-            // Block ranges are half-open [min, max).
-            if max <= req.min_time || min > req.max_time {
-                continue;
-            }
-            let mut stream = src.select(req).await?;
-            while let Some(batch) = stream.next().await {
-                for (labels, ts, vals) in batch?.to_series() {
-                    let entry = merged.entry(labels.to_string()).or_insert_with(|| (labels, Vec::new()));
-                    entry.1.extend(ts.into_iter().zip(vals));
+        // Blocks overlapping the range (ranges are half-open [min, max)), earliest first, each
+        // read on its own task so decoding runs in parallel.
+        let mut sources: Vec<Arc<dyn SeriesSource>> = self
+            .sources()
+            .await
+            .into_iter()
+            .filter(|s| {
+                let (min, max) = s.time_range();
+                max > req.min_time && min <= req.max_time
+            })
+            .collect();
+        sources.sort_by_key(|s| s.time_range());
+        let tasks: Vec<_> = sources
+            .into_iter()
+            .map(|src| {
+                let req = req.clone();
+                tokio::spawn(async move {
+                    let mut stream = src.select(&req).await?;
+                    let mut out = Vec::new();
+                    while let Some(batch) = stream.next().await {
+                        out.extend(batch?.to_series());
+                    }
+                    Ok::<_, crate::Error>(out)
+                })
+            })
+            .collect();
+        // Merge series with equal labels; samples arrive in block order, so they only need
+        // sorting when blocks overlap.
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>, bool)> = Vec::new();
+        for task in tasks {
+            let found =
+                task.await.map_err(|e| crate::Error::io("block read task", std::io::Error::other(e)))??;
+            for (labels, ts, vals) in found {
+                match index.get(&labels) {
+                    Some(&i) => {
+                        let s = &mut series[i];
+                        let in_order = matches!((s.1.last(), ts.first()), (Some(a), Some(b)) if a < b);
+                        s.3 |= !in_order;
+                        s.1.extend(ts);
+                        s.2.extend(vals);
+                    }
+                    None => {
+                        index.insert(labels.clone(), series.len());
+                        series.push((labels, ts, vals, false));
+                    }
                 }
             }
         }
-        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>)> = merged
-            .into_values()
-            .map(|(labels, mut points)| {
+        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>)> = series
+            .into_iter()
+            .map(|(labels, ts, vals, unsorted)| {
+                if !unsorted {
+                    return (labels, ts, vals);
+                }
+                let mut points: Vec<(i64, f64)> = ts.into_iter().zip(vals).collect();
                 points.sort_by_key(|p| p.0);
                 points.dedup_by_key(|p| p.0);
                 let (ts, vals) = points.into_iter().unzip();

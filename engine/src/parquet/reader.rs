@@ -5,14 +5,14 @@ use super::object_reader::ObjectReader;
 use super::schema::*;
 use crate::bucket::Bucket;
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
-use crate::{Error, Labels, Matcher, Result, matcher::matches_all};
+use crate::{Error, Labels, Matcher, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 use parquet::file::metadata::PageIndexPolicy;
 use promlake_compat::BlockMeta;
 use std::collections::BTreeSet;
@@ -44,6 +44,8 @@ pub struct ParquetBlock {
     meta: BlockMeta,
     external: Labels,
     series: Vec<SeriesInfo>,
+    /// samples.parquet's footer and page index, read on the first select.
+    samples_meta: tokio::sync::OnceCell<ArrowReaderMetadata>,
 }
 
 /// Series per [`SeriesBatch`] returned by `select`.
@@ -61,7 +63,14 @@ impl ParquetBlock {
             series.extend(series_rows(&path, b)?);
         }
         let external = Labels::from_pairs(meta.thanos.as_ref().map(|t| t.labels.clone()).unwrap_or_default());
-        Ok(ParquetBlock { bucket: bucket.clone(), id, meta, external, series })
+        Ok(ParquetBlock {
+            bucket: bucket.clone(),
+            id,
+            meta,
+            external,
+            series,
+            samples_meta: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// The block's meta.json.
@@ -93,14 +102,18 @@ impl ParquetBlock {
             }
         }
         let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), total as usize);
-        let reader = ObjectReader::new(self.bucket.store().clone(), path.clone());
-        let builder = ParquetRecordBatchStreamBuilder::new_with_options(
-            reader,
-            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
-        )
-        .await
-        .map_err(|e| Error::parquet(&path, e))?;
-        let stream = builder
+        let mut reader = ObjectReader::new(self.bucket.store().clone(), path.clone());
+        let metadata = self
+            .samples_meta
+            .get_or_try_init(|| {
+                let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+                let reader = &mut reader;
+                async move { ArrowReaderMetadata::load_async(reader, opts).await }
+            })
+            .await
+            .map_err(|e| Error::parquet(&path, e))?
+            .clone();
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
             .with_row_selection(selection)
             .with_batch_size(64 * 1024)
             .build()
@@ -140,9 +153,31 @@ impl ParquetBlock {
         SeriesBatch::from_series(out)
     }
 
+    /// Series whose labels, with the block's external labels merged in (they win), satisfy all
+    /// matchers. Matchers on external labels are decided once for the whole block; an equality
+    /// matcher on `__name__` narrows the scan to that metric's rows (series are sorted by name).
     fn matching(&self, matchers: &[Matcher]) -> Vec<&SeriesInfo> {
-        // Matchers on external labels apply to every series of the block.
-        self.series.iter().filter(|s| matches_all(matchers, &s.labels.merged(&self.external))).collect()
+        let (on_external, on_series): (Vec<&Matcher>, Vec<&Matcher>) =
+            matchers.iter().partition(|m| self.external.get(&m.name).is_some());
+        if !on_external.iter().all(|m| m.matches_value(self.external.get(&m.name))) {
+            return Vec::new();
+        }
+        let candidates = match on_series
+            .iter()
+            .find(|m| m.op == crate::MatchOp::Equal && m.name == crate::labels::METRIC_NAME)
+        {
+            Some(m) => {
+                fn name(s: &SeriesInfo) -> &str {
+                    s.labels.metric_name().unwrap_or("")
+                }
+                let lo = self.series.partition_point(|s| name(s) < m.value.as_str());
+                let hi =
+                    lo + self.series.get(lo..).unwrap_or_default().partition_point(|s| name(s) == m.value);
+                self.series.get(lo..hi).unwrap_or_default()
+            }
+            None => &self.series[..],
+        };
+        candidates.iter().filter(|s| on_series.iter().all(|m| m.matches(&s.labels))).collect()
     }
 }
 
@@ -162,23 +197,24 @@ impl SeriesSource for ParquetBlock {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut names = BTreeSet::new();
-        for s in self.matching(matchers) {
-            for l in s.labels.merged(&self.external).iter() {
-                names.insert(l.name.clone());
-            }
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        let matching = self.matching(matchers);
+        for s in &matching {
+            names.extend(s.labels.iter().map(|l| l.name.as_str()));
         }
-        Ok(names.into_iter().collect())
+        if !matching.is_empty() {
+            names.extend(self.external.iter().map(|l| l.name.as_str()));
+        }
+        Ok(names.into_iter().map(str::to_string).collect())
     }
 
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut values = BTreeSet::new();
-        for s in self.matching(matchers) {
-            if let Some(v) = s.labels.merged(&self.external).get(name) {
-                values.insert(v.to_string());
-            }
+        let matching = self.matching(matchers);
+        if let Some(v) = self.external.get(name) {
+            return Ok(if matching.is_empty() || v.is_empty() { Vec::new() } else { vec![v.to_string()] });
         }
-        Ok(values.into_iter().collect())
+        let values: BTreeSet<&str> = matching.iter().filter_map(|s| s.labels.get(name)).collect();
+        Ok(values.into_iter().filter(|v| !v.is_empty()).map(str::to_string).collect())
     }
 
     fn time_range(&self) -> (i64, i64) {

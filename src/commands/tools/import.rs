@@ -87,6 +87,12 @@ async fn discover(path: &str, s3: &S3Options) -> Result<Vec<NativeBlockRef>> {
 impl ImportArgs {
     /// Runs the import.
     pub async fn run(self) -> Result<ExitCode> {
+        if self.page_rows == 0 {
+            anyhow::bail!("--parquet.page-rows must be positive");
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            anyhow::bail!("--parquet.zstd-level must be between 1 and 22, got {}", self.zstd_level);
+        }
         let config = self.bucket.config()?;
         let bucket = promlake_engine::Bucket::open(&config)?;
         let mut blocks: Vec<NativeBlockRef> = Vec::new();
@@ -98,7 +104,9 @@ impl ImportArgs {
                 }
             }
         }
-        let opts = ImportOptions { labels: Labels::from_pairs(self.labels.clone()), ..Default::default() };
+        let writer =
+            WriterOptions { zstd_level: self.zstd_level, page_rows: self.page_rows, ..Default::default() };
+        let opts = ImportOptions { labels: Labels::from_pairs(self.labels.clone()), writer };
         tracing::info!(blocks = blocks.len(), bucket = bucket.url(), "importing");
         let progress = Progress::new(std::io::stderr().is_terminal());
         let threads = self.threads;
