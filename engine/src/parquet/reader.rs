@@ -120,10 +120,11 @@ impl ParquetBlock {
             .map_err(|e| Error::parquet(&path, e))?;
         let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Error::parquet(&path, e))?;
 
-        let index: std::collections::HashMap<u32, usize> =
-            series.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        // Rows come in series_id order and `series` is in that order too: a cursor finds each
+        // row's series without hashing.
         let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
             series.iter().map(|s| (s.labels.merged(&self.external), Vec::new(), Vec::new())).collect();
+        let mut slot = 0usize;
         for b in &batches {
             let ids = column(&path, b, COL_SERIES_ID)?
                 .as_primitive_opt::<UInt32Type>()
@@ -134,19 +135,19 @@ impl ParquetBlock {
             let vals = column(&path, b, COL_VALUE)?
                 .as_primitive_opt::<Float64Type>()
                 .ok_or_else(|| bad_type(&path, COL_VALUE))?;
-            for i in 0..b.num_rows() {
-                let t = ts.value(i);
+            let (ids, ts, vals) = (ids.values(), ts.values(), vals.values());
+            for ((&id, &t), &v) in ids.iter().zip(ts.iter()).zip(vals.iter()) {
+                if series.get(slot).is_none_or(|s| s.id != id) {
+                    slot = series.partition_point(|s| s.id < id);
+                    if series.get(slot).is_none_or(|s| s.id != id) {
+                        return Err(Error::format(&path, format!("row of series_id {id} outside its range")));
+                    }
+                }
                 if t < min_time || t > max_time {
                     continue;
                 }
-                let Some(&slot) = index.get(&ids.value(i)) else {
-                    return Err(Error::format(
-                        &path,
-                        format!("row of series_id {} outside its range", ids.value(i)),
-                    ));
-                };
                 out[slot].1.push(t);
-                out[slot].2.push(vals.value(i));
+                out[slot].2.push(v);
             }
         }
         out.retain(|s| !s.1.is_empty());
