@@ -26,7 +26,7 @@ mod metrics;
 mod server;
 
 pub use chunks::{MAX_CHUNK_SAMPLES, chunk_hash, decode_chunk_into, encode_chunks};
-pub use client::{ClientOptions, EndpointInfo, SeriesOptions, StoreClient};
+pub use client::{ClientOptions, EndpointInfo, OPEN_END, OPEN_START, SeriesOptions, StoreClient};
 pub use matchers::{
     compare_labels, labels_from_proto, labels_to_proto, matchers_from_proto, matchers_to_proto,
 };
