@@ -277,11 +277,13 @@ async fn collect_with(client: &StoreClient, req: &SelectRequest, opts: &SeriesOp
 struct Flaky {
     inner: MemorySource,
     fail: bool,
+    delay_ms: u64,
 }
 
 #[async_trait]
 impl SeriesSource for Flaky {
     async fn select(&self, req: &SelectRequest) -> promlake_engine::Result<SeriesStream> {
+        tokio::time::sleep(std::time::Duration::from_millis(self.delay_ms)).await;
         if self.fail {
             return Err(Error::Remote {
                 endpoint: "downstream:10901".into(),
@@ -309,15 +311,29 @@ impl SeriesSource for Flaky {
 #[tokio::test]
 async fn warnings_partial_response_and_limits() {
     let inner = MemorySource::new(sample_series());
-    let warn =
-        start(Arc::new(Flaky { inner: inner.clone(), fail: false }), StoreServerOptions::default()).await;
+    let warn = start(
+        Arc::new(Flaky { inner: inner.clone(), fail: false, delay_ms: 0 }),
+        StoreServerOptions::default(),
+    )
+    .await;
     let client = StoreClient::connect(&warn.addr, ClientOptions::default()).await.unwrap();
     let req = SelectRequest { matchers: vec![Matcher::equal("job", "api")], ..SelectRequest::all() };
     assert_eq!(collect(&client, &req).await.len(), 3);
     assert_eq!(req.warnings.get(), ["store downstream:10901 is slow"]);
 
+    // A slow endpoint: the client's deadline covers the whole call.
+    let slow =
+        start(Arc::new(Flaky { inner: inner.clone(), fail: false, delay_ms: 3000 }), Default::default())
+            .await;
+    let opts = ClientOptions { timeout: Some(std::time::Duration::from_millis(300)), ..Default::default() };
+    let client = StoreClient::connect(&slow.addr, opts).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = collect_err(&client, &req).await;
+    assert!(err.contains("DeadlineExceeded"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
     let failing = start(
-        Arc::new(Flaky { inner: inner.clone(), fail: true }),
+        Arc::new(Flaky { inner: inner.clone(), fail: true, delay_ms: 0 }),
         StoreServerOptions { component: Component::Query, ..Default::default() },
     )
     .await;
