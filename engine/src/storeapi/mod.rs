@@ -16,7 +16,7 @@
 //! [`routes`] builds the two services so a binary can add more (Flight SQL) on the same port;
 //! [`serve`] runs them on a listener. Helpers: `matchers.rs` (labels and matchers ↔ wire,
 //! Prometheus label order), `chunks.rs` (samples ↔ XOR `AggrChunk`s, xxhash64 chunk hashes),
-//! `metrics.rs` (counters for `/metrics`).
+//! `metrics.rs` (counters for `/metrics`), `shard.rs` (vertical sharding).
 
 mod chunks;
 mod client;
@@ -24,6 +24,7 @@ mod info;
 mod matchers;
 mod metrics;
 mod server;
+mod shard;
 
 pub use chunks::{MAX_CHUNK_SAMPLES, chunk_hash, decode_chunk_into, encode_chunks};
 pub use client::{ClientOptions, EndpointInfo, OPEN_END, OPEN_START, SeriesOptions, StoreClient};
@@ -32,6 +33,7 @@ pub use matchers::{
 };
 pub use metrics::StoreMetrics;
 pub use promlake_proto::thanos::PartialResponseStrategy;
+pub use shard::in_shard;
 
 use crate::{Error, SeriesSource};
 use promlake_proto::thanos::StoreType;

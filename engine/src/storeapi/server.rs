@@ -10,6 +10,7 @@
 
 use super::chunks::encode_chunks;
 use super::matchers::{compare_labels, labels_to_proto, matchers_from_proto, strip_labels};
+use super::shard::in_shard;
 use super::{StoreServerOptions, status_of};
 use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, Warnings};
 use crate::{Error, Labels, Matcher};
@@ -93,6 +94,9 @@ impl StoreService {
         let mut add = |labels: &Labels, ts: &[i64], vals: &[f64]| -> Result<(), Status> {
             let mut labels = if ext.is_empty() { labels.clone() } else { labels.merged(&ext) };
             labels = strip_labels(&labels, &req.without_replica_labels, &ext_names);
+            if !in_shard(&labels, req.shard_info.as_ref()) {
+                return Ok(());
+            }
             let chunks = if req.skip_chunks { Vec::new() } else { encode_chunks(ts, vals) };
             let samples = if req.skip_chunks { 0 } else { ts.len() as u64 };
             total_samples += samples;

@@ -235,6 +235,22 @@ async fn series_options_and_external_label_pruning() {
     let (frames, _, n_frames) = raw(&client, req).await;
     assert_eq!((frames.len(), n_frames), (5, 3));
 
+    // Vertical sharding: three shards partition the series.
+    assert!(client.cached_info().unwrap().supports_sharding);
+    let mut sharded = Vec::new();
+    for shard_index in 0..3 {
+        let shard_info = Some(pb::ShardInfo { shard_index, total_shards: 3, by: false, labels: vec![] });
+        let mut req = all_time();
+        req.matchers.clear();
+        req.shard_info = shard_info;
+        sharded.extend(raw(&client, req).await.0.into_iter().map(|s| labels_from_proto(&s.labels)));
+    }
+    sharded.sort_by(compare_labels);
+    let mut req = all_time();
+    req.matchers.clear();
+    let all: Vec<Labels> = raw(&client, req).await.0.iter().map(|s| labels_from_proto(&s.labels)).collect();
+    assert_eq!(sharded, all);
+
     // A matcher on an external label that does not match: empty answer, no error.
     let mut req = all_time();
     req.matchers.push(eq("cluster", "us1"));
