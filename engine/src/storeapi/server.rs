@@ -32,6 +32,8 @@ use tonic::{Request, Response, Status};
 pub(crate) struct StoreService {
     source: Arc<dyn SeriesSource>,
     opts: StoreServerOptions,
+    /// Turns for Series requests (`max_concurrent_series`).
+    turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// One series ready to send.
@@ -45,7 +47,9 @@ struct Encoded {
 
 impl StoreService {
     pub(crate) fn new(source: Arc<dyn SeriesSource>, opts: StoreServerOptions) -> Self {
-        StoreService { source, opts }
+        let turns = (opts.max_concurrent_series > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(opts.max_concurrent_series)));
+        StoreService { source, opts, turns }
     }
 
     /// Names of the labels that are external labels of the source (any of its label sets).
@@ -315,8 +319,21 @@ impl pb::store_server::Store for StoreService {
         self.opts.metrics.series_request();
         let req = request.into_inner();
         let strategy = strategy_of(req.partial_response_disabled, req.partial_response_strategy);
+        // A turn is held until the answer is streamed out.
+        let turn = match &self.turns {
+            Some(t) => {
+                Some(t.clone().acquire_owned().await.map_err(|_| Status::unavailable("shutting down"))?)
+            }
+            None => None,
+        };
         match super::PARTIAL_RESPONSE.scope(strategy, self.collect_series(req)).await {
-            Ok(frames) => Ok(Response::new(futures::stream::iter(frames.into_iter().map(Ok)).boxed())),
+            Ok(frames) => Ok(Response::new(
+                futures::stream::iter(frames.into_iter().map(move |f| {
+                    let _turn = &turn;
+                    Ok(f)
+                }))
+                .boxed(),
+            )),
             Err(status) => {
                 self.opts.metrics.series_failed();
                 tracing::debug!(code = ?status.code(), message = status.message(), "Series request failed");
