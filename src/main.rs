@@ -4,6 +4,7 @@
 mod commands;
 mod flags;
 mod http;
+mod probes;
 
 use clap::Parser;
 

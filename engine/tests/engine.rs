@@ -5,6 +5,12 @@
 
 #[path = "engine/promqltest.rs"]
 mod promqltest;
+#[path = "engine/storeapi.rs"]
+mod storeapi;
+#[path = "engine/storeapi_acceptance.rs"]
+mod storeapi_acceptance;
+#[path = "engine/storeapi_client.rs"]
+mod storeapi_client;
 
 use futures::StreamExt;
 use object_store::memory::InMemory;
