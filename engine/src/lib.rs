@@ -14,10 +14,12 @@
 //! [`parquet::ParquetBlockWriter`] / [`parquet::ParquetBlock`] (format version 1, DESIGN.md §3)
 //! and [`convert::import_blocks`] (native → Parquet), [`catalog::BucketSource`] (all blocks of a
 //! bucket as one source) and [`promql::Engine`] (PromQL over any source; conformance is run
-//! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`).
+//! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`), and
+//! [`compact::run_pass`] (the compactor: compaction, vertical dedup, downsampling, retention).
 
 pub mod bucket;
 pub mod catalog;
+pub mod compact;
 pub mod convert;
 mod error;
 pub mod labels;
