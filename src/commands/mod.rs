@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod compact;
 mod query;
 mod tools;
 
@@ -11,6 +12,8 @@ use std::process::ExitCode;
 pub enum Command {
     /// Serve the Prometheus HTTP API (PromQL, series, labels) over every block of the bucket.
     Query(query::QueryArgs),
+    /// Compact, deduplicate, downsample and apply retention to the blocks of the bucket.
+    Compact(compact::CompactArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -21,6 +24,7 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Query(q) => q.run().await,
+            Command::Compact(c) => c.run().await,
             Command::Tools(t) => t.run().await,
         }
     }
