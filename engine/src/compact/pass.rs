@@ -117,15 +117,10 @@ pub fn run_pass(
         }
 
         let before = (report.compactions, report.downsamples, report.no_compact_marked);
-        let groups: Vec<(GroupKey, Vec<BlockInfo>)> = groups
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.retain(|b| !live.no_compact.contains(&b.meta.ulid));
-                (k, v)
-            })
-            .collect();
+        let groups: Vec<(GroupKey, Vec<BlockInfo>)> = groups.into_iter().collect();
+        let no_compact = &live.no_compact;
         report.add(parallel(opts.concurrency, groups, |(key, blocks)| {
-            compact_group(rt, bucket, &key, blocks, opts, progress)
+            compact_group(rt, bucket, &key, blocks, no_compact, opts, progress)
         }));
         if opts.downsampling {
             for (from, to) in [(0, RES_5M), (RES_5M, RES_1H)] {
@@ -198,18 +193,19 @@ fn compact_group(
     bucket: &Bucket,
     key: &GroupKey,
     mut blocks: Vec<BlockInfo>,
+    no_compact: &BTreeSet<String>,
     opts: &CompactOptions,
     progress: &dyn CompactProgress,
 ) -> PassReport {
     let mut r = PassReport::default();
     loop {
-        let chosen_idx = plan::plan(&blocks);
-        if chosen_idx.is_empty() {
+        let planned = plan::plan(&blocks, no_compact);
+        if planned.blocks.is_empty() {
             break;
         }
-        let chosen: Vec<BlockInfo> = chosen_idx.iter().filter_map(|&i| blocks.get(i).cloned()).collect();
+        let chosen: Vec<BlockInfo> = planned.blocks.iter().filter_map(|&i| blocks.get(i).cloned()).collect();
         let ids: BTreeSet<String> = chosen.iter().map(|b| b.meta.ulid.clone()).collect();
-        if key.resolution > 0 && !plan::overlapping(&blocks).is_empty() {
+        if key.resolution > 0 && planned.overlapping {
             // As Thanos: overlapping downsampled blocks are not merged (an average of averages
             // is not an average); they get a no-compact mark instead.
             for b in &chosen {

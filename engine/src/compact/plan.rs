@@ -95,22 +95,34 @@ pub fn overlapping(blocks: &[BlockInfo]) -> Vec<usize> {
     out
 }
 
-/// The next set of blocks (indexes into `blocks`, sorted by minTime, no marked blocks) to
-/// compact into one, as Thanos's planner: overlapping blocks first; otherwise, leaving out the
-/// newest block, the first aligned range of [`RANGES`] (smallest first) holding at least two
-/// blocks that either fills the whole range or ends before the newest remaining block starts.
-pub fn plan(blocks: &[BlockInfo]) -> Vec<usize> {
-    let over = overlapping(blocks);
+/// What the planner chose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Indexes into the group's blocks to compact into one (empty: nothing to do).
+    pub blocks: Vec<usize>,
+    /// The blocks overlap (vertical compaction).
+    pub overlapping: bool,
+}
+
+/// The next set of blocks of a group (sorted by minTime) to compact into one, as Thanos's
+/// planner. Blocks in `no_compact` (ULIDs) are never chosen. Overlapping blocks go first;
+/// otherwise, leaving out the newest block (unless it is marked), the first aligned range of
+/// [`RANGES`] (smallest first) that either fills the whole range or ends before the newest
+/// remaining block starts, and holds a run of at least two unmarked blocks between marked ones.
+pub fn plan(blocks: &[BlockInfo], no_compact: &BTreeSet<String>) -> Plan {
+    let free: Vec<usize> =
+        (0..blocks.len()).filter(|&i| !no_compact.contains(&blocks[i].meta.ulid)).collect();
+    let free_blocks: Vec<BlockInfo> = free.iter().map(|&i| blocks[i].clone()).collect();
+    let over = overlapping(&free_blocks);
     if !over.is_empty() {
-        return over;
+        return Plan { blocks: over.iter().map(|&k| free[k]).collect(), overlapping: true };
     }
-    if blocks.len() < 2 {
-        return Vec::new();
-    }
+    let Some(newest) = blocks.last() else { return Plan::default() };
     // The newest block stays out: it may still be joined by one of the same size.
-    let candidates = &blocks[..blocks.len() - 1];
-    let Some(newest) = candidates.last() else { return Vec::new() };
-    let high_time = newest.meta.min_time;
+    let candidates =
+        if no_compact.contains(&newest.meta.ulid) { blocks } else { &blocks[..blocks.len() - 1] };
+    let Some(high) = candidates.last() else { return Plan::default() };
+    let high_time = high.meta.min_time;
     for &range in &RANGES[1..] {
         for part in split_by_range(candidates, range) {
             if part.len() < 2 {
@@ -118,12 +130,27 @@ pub fn plan(blocks: &[BlockInfo]) -> Vec<usize> {
             }
             let (Some(&a), Some(&z)) = (part.first(), part.last()) else { continue };
             let (mint, maxt) = (candidates[a].meta.min_time, candidates[z].meta.max_time);
-            if maxt - mint == range || maxt <= high_time {
-                return part;
+            if maxt - mint != range && maxt > high_time {
+                continue;
+            }
+            // Runs of unmarked blocks between marked ones; the first of two or more wins.
+            let mut run: Vec<usize> = Vec::new();
+            for &i in &part {
+                if no_compact.contains(&candidates[i].meta.ulid) {
+                    if run.len() > 1 {
+                        return Plan { blocks: run, overlapping: false };
+                    }
+                    run.clear();
+                } else {
+                    run.push(i);
+                }
+            }
+            if run.len() > 1 {
+                return Plan { blocks: run, overlapping: false };
             }
         }
     }
-    Vec::new()
+    Plan::default()
 }
 
 /// Splits blocks (sorted by minTime) into runs falling in the same aligned range of size

@@ -20,6 +20,10 @@ fn block(ulid: &str, min: i64, max: i64, level: u32, sources: &[&str]) -> BlockI
     BlockInfo::from_meta(BlockMeta::parse("test", json.as_bytes()).unwrap())
 }
 
+fn none() -> std::collections::BTreeSet<String> {
+    Default::default()
+}
+
 fn ids(blocks: &[BlockInfo], idx: &[usize]) -> Vec<String> {
     idx.iter().map(|&i| blocks[i].meta.ulid.clone()).collect()
 }
@@ -29,10 +33,10 @@ fn plan_waits_for_a_newer_block_then_compacts_full_ranges() {
     // Four 2h blocks filling [0, 8h): the newest stays out, so nothing yet.
     let mut blocks: Vec<BlockInfo> =
         (0..4).map(|i| block(&format!("B{i}"), i * 2 * H, (i + 1) * 2 * H, 1, &[])).collect();
-    assert!(plan(&blocks).is_empty());
+    assert!(plan(&blocks, &none()).blocks.is_empty());
     // A fifth block (8h-10h) arrives: the first 8h range is complete.
     blocks.push(block("B4", 8 * H, 10 * H, 1, &[]));
-    assert_eq!(ids(&blocks, &plan(&blocks)), ["B0", "B1", "B2", "B3"]);
+    assert_eq!(ids(&blocks, &plan(&blocks, &none()).blocks), ["B0", "B1", "B2", "B3"]);
     // With a gap: blocks of [0,8h) missing the 4-6h one still compact once a later block
     // exists (they end before the newest remaining block starts).
     let gap = vec![
@@ -42,7 +46,13 @@ fn plan_waits_for_a_newer_block_then_compacts_full_ranges() {
         block("G4", 8 * H, 10 * H, 1, &[]),
         block("G5", 10 * H, 12 * H, 1, &[]),
     ];
-    assert_eq!(ids(&gap, &plan(&gap)), ["G0", "G1", "G3"]);
+    assert_eq!(ids(&gap, &plan(&gap, &none()).blocks), ["G0", "G1", "G3"]);
+    // A no-compact block splits its range: only the run after it (two blocks) is compacted.
+    let marked = std::collections::BTreeSet::from(["G0".to_string()]);
+    assert_eq!(ids(&gap, &plan(&gap, &marked).blocks), ["G1", "G3"]);
+    // Marked in the middle: no run of two is left in the range.
+    let marked = std::collections::BTreeSet::from(["G1".to_string()]);
+    assert!(plan(&gap, &marked).blocks.is_empty());
 }
 
 #[test]
@@ -51,12 +61,12 @@ fn plan_goes_to_2d_once_8h_blocks_fill_it_and_prefers_overlaps() {
         (0..6).map(|i| block(&format!("E{i}"), i * 8 * H, (i + 1) * 8 * H, 2, &[])).collect();
     blocks.push(block("N", 48 * H, 50 * H, 1, &[]));
     blocks.push(block("N2", 50 * H, 52 * H, 1, &[]));
-    assert_eq!(ids(&blocks, &plan(&blocks)), ["E0", "E1", "E2", "E3", "E4", "E5"]);
+    assert_eq!(ids(&blocks, &plan(&blocks, &none()).blocks), ["E0", "E1", "E2", "E3", "E4", "E5"]);
     // Overlapping blocks come first, whatever their range.
     let over =
         vec![block("A", 0, 2 * H, 1, &[]), block("B", H, 3 * H, 1, &[]), block("C", 3 * H, 4 * H, 1, &[])];
     assert_eq!(ids(&over, &overlapping(&over)), ["A", "B"]);
-    assert_eq!(ids(&over, &plan(&over)), ["A", "B"]);
+    assert_eq!(ids(&over, &plan(&over, &none()).blocks), ["A", "B"]);
 }
 
 #[test]

@@ -104,7 +104,11 @@ pub fn verify(
         }
     }
     for (key, blocks) in plan::group_blocks(&live, replica_labels) {
-        let mut rest: &[BlockInfo] = &blocks;
+        // Redundant blocks overlap the block that covers them: reported as such, not as overlaps.
+        let redundant = plan::covered(&blocks);
+        let others: Vec<BlockInfo> =
+            (0..blocks.len()).filter(|i| !redundant.contains(i)).map(|i| blocks[i].clone()).collect();
+        let mut rest: &[BlockInfo] = &others;
         loop {
             let over = plan::overlapping(rest);
             let Some(&last) = over.last() else { break };
@@ -120,7 +124,7 @@ pub fn verify(
             }
             rest = &rest[last + 1..];
         }
-        for i in plan::covered(&blocks) {
+        for i in redundant {
             let Some(b) = blocks.get(i) else { continue };
             let mut repaired = false;
             if repair {
