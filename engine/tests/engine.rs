@@ -6,6 +6,9 @@
 #[path = "engine/promqltest.rs"]
 mod promqltest;
 
+#[path = "engine/compact.rs"]
+mod compact;
+
 use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
