@@ -82,6 +82,9 @@ fn plan_series(inputs: &[Input]) -> Vec<Planned> {
 
 /// Streams every series of `inputs` through `transform` into `sink`. Returns the rows read.
 /// Call off the async runtime.
+///
+/// Pipelined: while the sink encodes batch N on its own thread, batch N+1 is read (inputs in
+/// parallel) and transformed (series in parallel); at most two batches are in memory.
 pub fn run(
     rt: &Handle,
     inputs: &[Input],
@@ -90,6 +93,34 @@ pub fn run(
     progress: &dyn CompactProgress,
 ) -> Result<u64> {
     let planned = plan_series(inputs);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Labels, SeriesData)>>(1);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<()> {
+            for batch in rx {
+                for (labels, data) in batch {
+                    sink.append(labels, &data)?;
+                }
+            }
+            Ok(())
+        });
+        let produced = produce(rt, inputs, &planned, transform, progress, &tx);
+        drop(tx);
+        let written =
+            writer.join().unwrap_or_else(|_| Err(Error::InvalidArgument("block writer panicked".into())));
+        // A write error makes the producer fail on send; report the writer's error first.
+        written?;
+        produced
+    })
+}
+
+fn produce(
+    rt: &Handle,
+    inputs: &[Input],
+    planned: &[Planned],
+    transform: &Transform<'_>,
+    progress: &dyn CompactProgress,
+    tx: &std::sync::mpsc::SyncSender<Vec<(Labels, SeriesData)>>,
+) -> Result<u64> {
     let mut rows_read = 0u64;
     let mut start = 0;
     while start < planned.len() {
@@ -108,16 +139,16 @@ pub fn run(
                 r.1 = r.1.max(k);
             }
         }
-        let mut read: Vec<(usize, Vec<Option<SeriesData>>)> = Vec::with_capacity(inputs.len());
-        for (i, r) in ranges.iter().enumerate() {
-            let Some((lo, hi)) = *r else {
-                read.push((0, Vec::new()));
-                continue;
-            };
-            let data = inputs[i].read(rt, lo..hi + 1)?;
-            rows_read += data.iter().map(|d| d.len() as u64).sum::<u64>();
-            read.push((lo, data.into_iter().map(Some).collect()));
-        }
+        let read: Vec<Result<(usize, Vec<Option<SeriesData>>)>> = ranges
+            .par_iter()
+            .enumerate()
+            .map(|(i, r)| match *r {
+                None => Ok((0, Vec::new())),
+                Some((lo, hi)) => Ok((lo, inputs[i].read(rt, lo..hi + 1)?.into_iter().map(Some).collect())),
+            })
+            .collect();
+        let mut read = read.into_iter().collect::<Result<Vec<_>>>()?;
+        rows_read += read.iter().flat_map(|r| r.1.iter().flatten()).map(|d| d.len() as u64).sum::<u64>();
         let mut work: Vec<(Labels, Vec<SeriesData>)> = Vec::with_capacity(batch.len());
         for p in batch {
             let mut pieces = Vec::with_capacity(p.parts.len());
@@ -131,15 +162,20 @@ pub fn run(
             work.push((p.labels.clone(), pieces));
         }
         drop(read);
-        let done: Vec<Result<Option<SeriesData>>> = work
-            .par_iter_mut()
+        let done: Vec<(Labels, Result<Option<SeriesData>>)> = work
+            .into_par_iter()
             .with_min_len(16)
-            .map(|(_, pieces)| transform(std::mem::take(pieces)))
+            .map(|(labels, pieces)| (labels, transform(pieces)))
             .collect();
-        for ((labels, _), out) in work.into_iter().zip(done) {
-            if let Some(data) = out? {
-                sink.append(labels, &data)?;
+        let mut out = Vec::with_capacity(done.len());
+        for (labels, d) in done {
+            if let Some(data) = d? {
+                out.push((labels, data));
             }
+        }
+        if tx.send(out).is_err() {
+            // The writer stopped on an error; `run` reports it.
+            return Ok(rows_read);
         }
         progress.rows_done(weight);
         start = end;
