@@ -15,12 +15,14 @@
 //! and [`convert::import_blocks`] (native → Parquet), [`catalog::BucketSource`] (all blocks of a
 //! bucket as one source) and [`promql::Engine`] (PromQL over any source; conformance is run
 //! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`), and
-//! [`compact::run_pass`] (the compactor: compaction, vertical dedup, downsampling, retention).
+//! [`compact::run_pass`] (the compactor: compaction, vertical dedup, downsampling, retention)
+//! and [`downsampled::ResolutionSource`] (a bucket read at a maximum resolution).
 
 pub mod bucket;
 pub mod catalog;
 pub mod compact;
 pub mod convert;
+pub mod downsampled;
 mod error;
 pub mod labels;
 pub mod matcher;

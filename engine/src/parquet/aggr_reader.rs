@@ -70,18 +70,49 @@ impl AggrBlock {
         &self.series
     }
 
+    /// Positions (in [`Self::series`]) of the series matching all `matchers` (external labels
+    /// included) with windows in `[min_time, max_time]`.
+    pub fn matching(&self, matchers: &[crate::Matcher], min_time: i64, max_time: i64) -> Vec<usize> {
+        (0..self.series.len())
+            .filter(|&i| {
+                let s = &self.series[i];
+                s.max_time >= min_time
+                    && s.min_time <= max_time
+                    && crate::matcher::matches_all(matchers, &s.labels.merged(&self.external))
+            })
+            .collect()
+    }
+
     /// Reads the series at positions `range` of [`Self::series`] in full.
     pub async fn read_range(&self, range: Range<usize>) -> Result<Vec<AggrSeries>> {
-        let Some(wanted) = self.series.get(range.clone()) else {
-            return Err(Error::InvalidArgument(format!("series range {range:?} outside the block")));
-        };
-        let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else {
+        let positions: Vec<usize> = range.collect();
+        self.read_positions(&positions).await
+    }
+
+    /// Reads the series at `positions` (ascending) of [`Self::series`] in full, fetching only
+    /// their row ranges.
+    pub async fn read_positions(&self, positions: &[usize]) -> Result<Vec<AggrSeries>> {
+        let mut wanted = Vec::with_capacity(positions.len());
+        for &p in positions {
+            let s = self.series.get(p).ok_or_else(|| {
+                Error::InvalidArgument(format!("series position {p} outside block {}", self.id))
+            })?;
+            wanted.push((p, s));
+        }
+        if wanted.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let path = Bucket::block_path(&self.id, SAMPLES_FILE);
         let total = self.series.last().map(|s| s.row_start + s.num_samples).unwrap_or(0) as usize;
-        let rows = first.row_start as usize..(last.row_start + last.num_samples) as usize;
-        let selection = RowSelection::from_consecutive_ranges(std::iter::once(rows), total);
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(wanted.len());
+        for (_, s) in &wanted {
+            let r = s.row_start as usize..(s.row_start + s.num_samples) as usize;
+            match ranges.last_mut() {
+                Some(last) if last.end == r.start => last.end = r.end,
+                _ => ranges.push(r),
+            }
+        }
+        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), total);
         let reader = ObjectReader::new(self.bucket.store().clone(), path.clone());
         let builder = ParquetRecordBatchStreamBuilder::new_with_options(
             reader,
@@ -96,11 +127,12 @@ impl AggrBlock {
             .map_err(|e| Error::parquet(&path, e))?;
         let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Error::parquet(&path, e))?;
 
-        let base = first.id;
+        let slot_of: std::collections::HashMap<u32, usize> =
+            wanted.iter().enumerate().map(|(k, (_, s))| (s.id, k)).collect();
         let mut out: Vec<AggrSeries> = wanted
             .iter()
-            .zip(&self.framing[range])
-            .map(|(s, &(ft, fv, lv))| {
+            .map(|&(p, s)| {
+                let (ft, fv, lv) = self.framing.get(p).copied().unwrap_or((0, f64::NAN, f64::NAN));
                 let n = s.num_samples as usize;
                 AggrSeries {
                     ts: Vec::with_capacity(n),
@@ -130,7 +162,7 @@ impl AggrBlock {
             };
             let (sum, min, max, counter) = (f(COL_SUM)?, f(COL_MIN)?, f(COL_MAX)?, f(COL_COUNTER)?);
             for i in 0..b.num_rows() {
-                let slot = ids.value(i).checked_sub(base).and_then(|k| out.get_mut(k as usize));
+                let slot = slot_of.get(&ids.value(i)).and_then(|&k| out.get_mut(k));
                 let Some(s) = slot else {
                     return Err(Error::format(
                         &path,
