@@ -14,12 +14,16 @@
 //! [`parquet::ParquetBlockWriter`] / [`parquet::ParquetBlock`] (format version 1, DESIGN.md §3)
 //! and [`convert::import_blocks`] (native → Parquet), [`catalog::BucketSource`] (all blocks of a
 //! bucket as one source), [`storeapi`] (Thanos's StoreAPI: a gRPC server over any source and a
-//! client that is a source) and [`promql::Engine`] (PromQL over any source; conformance is run
-//! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`).
+//! client that is a source), [`promql::Engine`] (PromQL over any source; conformance is run
+//! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`),
+//! [`compact::run_pass`] (the compactor: compaction, vertical dedup, downsampling, retention)
+//! and [`downsampled::ResolutionSource`] (a bucket read at a maximum resolution).
 
 pub mod bucket;
 pub mod catalog;
+pub mod compact;
 pub mod convert;
+pub mod downsampled;
 mod error;
 pub mod labels;
 pub mod matcher;

@@ -12,6 +12,9 @@ mod storeapi_acceptance;
 #[path = "engine/storeapi_client.rs"]
 mod storeapi_client;
 
+#[path = "engine/compact.rs"]
+mod compact;
+
 use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};

@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod compact;
 mod query;
 mod store;
 mod tools;
@@ -14,6 +15,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Serve Thanos's StoreAPI (gRPC) over every block of the bucket.
     Store(store::StoreArgs),
+    /// Compact, deduplicate, downsample and apply retention to the blocks of the bucket.
+    Compact(compact::CompactArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -25,6 +28,7 @@ impl Command {
         match self {
             Command::Query(q) => q.run().await,
             Command::Store(s) => s.run().await,
+            Command::Compact(c) => c.run().await,
             Command::Tools(t) => t.run().await,
         }
     }

@@ -4,6 +4,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected I/O errors")]
 
+mod compact;
 mod harness;
 mod import;
 mod python;

@@ -13,12 +13,20 @@
 //!   blocks restart less often). ZSTD level 3 saves another ~3% of size for ~15% more CPU.
 //! * `series.parquet` carries each series' row range in samples.parquet (`__pl_row_start`,
 //!   `__pl_num_samples`) and time bounds, so a reader selects exact row ranges with no scan.
+//! * Downsampled blocks ([`aggr`]) keep series.parquet and swap `value` for the five Thanos
+//!   aggregates: [`AggrBlockWriter`] writes them, [`AggrBlock`] reads them.
 
+pub mod aggr;
+mod aggr_reader;
+mod aggr_writer;
 mod object_reader;
 mod reader;
 mod schema;
 mod writer;
 
+pub use aggr::{AggrSeries, RES_1H, RES_5M, aggr_samples_schema};
+pub use aggr_reader::AggrBlock;
+pub use aggr_writer::AggrBlockWriter;
 pub use reader::{ParquetBlock, SeriesInfo};
 pub use schema::{
     FORMAT_VERSION, SAMPLES_FILE, SERIES_FILE, label_column_name, label_name_for_column, samples_schema,

@@ -227,24 +227,24 @@ impl SeriesSource for ParquetBlock {
     }
 }
 
-async fn read_all(bucket: &Bucket, path: &Path) -> Result<Vec<RecordBatch>> {
+pub(super) async fn read_all(bucket: &Bucket, path: &Path) -> Result<Vec<RecordBatch>> {
     let reader = ObjectReader::new(bucket.store().clone(), path.clone());
     let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| Error::parquet(path, e))?;
     let stream = builder.build().map_err(|e| Error::parquet(path, e))?;
     stream.try_collect().await.map_err(|e| Error::parquet(path, e))
 }
 
-fn column<'a>(path: &Path, b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
+pub(super) fn column<'a>(path: &Path, b: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
     b.column_by_name(name)
         .map(|c| c.as_ref())
         .ok_or_else(|| Error::format(path, format!("missing column {name}")))
 }
 
-fn bad_type(path: &Path, name: &str) -> Error {
+pub(super) fn bad_type(path: &Path, name: &str) -> Error {
     Error::format(path, format!("column {name} has an unexpected type"))
 }
 
-fn series_rows(path: &Path, b: &RecordBatch) -> Result<Vec<SeriesInfo>> {
+pub(super) fn series_rows(path: &Path, b: &RecordBatch) -> Result<Vec<SeriesInfo>> {
     let ids = column(path, b, COL_SERIES_ID)?;
     let ids = arrow::compute::cast(ids, &DataType::UInt32)?;
     let ids = ids.as_primitive::<UInt32Type>();

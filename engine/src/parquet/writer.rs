@@ -42,12 +42,13 @@ impl Default for WriterOptions {
     }
 }
 
-struct SeriesRow {
-    labels: Labels,
-    row_start: u64,
-    num_samples: u64,
-    min_time: i64,
-    max_time: i64,
+/// One row of series.parquet, as the writers collect it.
+pub(super) struct SeriesRow {
+    pub(super) labels: Labels,
+    pub(super) row_start: u64,
+    pub(super) num_samples: u64,
+    pub(super) min_time: i64,
+    pub(super) max_time: i64,
 }
 
 /// Writes a block's two Parquet files. Series must be appended in [`Labels::block_order`].
@@ -207,7 +208,7 @@ impl ParquetBlockWriter {
         self.flush()?;
         self.samples.close().map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
         let series_path = self.dir.path().join(SERIES_FILE);
-        write_series(&series_path, &self.series, &self.opts)?;
+        write_series(&series_path, &self.series, &self.opts, Vec::new())?;
         let size = |name: &str| -> Result<u64> {
             let p = self.dir.path().join(name);
             Ok(std::fs::metadata(&p).map_err(|e| Error::io(p.display(), e))?.len())
@@ -227,7 +228,13 @@ impl ParquetBlockWriter {
     }
 }
 
-fn write_series(path: &std::path::Path, series: &[SeriesRow], opts: &WriterOptions) -> Result<()> {
+/// Writes series.parquet; `extra` are further `__pl_*` columns (one value per series).
+pub(super) fn write_series(
+    path: &std::path::Path,
+    series: &[SeriesRow],
+    opts: &WriterOptions,
+    extra: Vec<(Field, ArrayRef)>,
+) -> Result<()> {
     // __name__ first, then the other label names in byte order.
     let mut names: BTreeSet<&str> = BTreeSet::new();
     for s in series {
@@ -252,6 +259,10 @@ fn write_series(path: &std::path::Path, series: &[SeriesRow], opts: &WriterOptio
     columns.push(Arc::new(series.iter().map(|s| s.min_time).collect::<Int64Array>()));
     fields.push(Field::new(COL_MAX_TIME, DataType::Int64, false));
     columns.push(Arc::new(series.iter().map(|s| s.max_time).collect::<Int64Array>()));
+    for (f, c) in extra {
+        fields.push(f);
+        columns.push(c);
+    }
 
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
@@ -280,6 +291,24 @@ pub struct WrittenBlock {
 }
 
 impl WrittenBlock {
+    /// A block staged in `dir` by one of this module's writers.
+    pub(super) fn staged(
+        dir: tempfile::TempDir,
+        files: Vec<(String, u64)>,
+        num_series: u64,
+        num_samples: u64,
+        time: Option<(i64, i64)>,
+    ) -> Self {
+        WrittenBlock {
+            dir,
+            files,
+            num_series,
+            num_samples,
+            min_time: time.map(|t| t.0),
+            max_time: time.map(|t| t.1),
+        }
+    }
+
     /// The local staging directory (for inspection before upload).
     pub fn local_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()

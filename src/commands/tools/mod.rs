@@ -1,6 +1,9 @@
 //! `promlake tools ...`.
 
 mod bucket_ls;
+mod bucket_mark;
+mod bucket_retention;
+mod bucket_verify;
 mod import;
 
 use clap::Subcommand;
@@ -21,6 +24,12 @@ pub enum ToolsCommand {
 pub enum BucketCommand {
     /// List the blocks in the bucket.
     Ls(bucket_ls::LsArgs),
+    /// Check the bucket: bad metas, missing files, overlaps, duplicated compactions, unfinished uploads; --repair where safe.
+    Verify(bucket_verify::VerifyArgs),
+    /// Put (or remove) a deletion or no-compact marker on blocks.
+    Mark(bucket_mark::MarkArgs),
+    /// Mark blocks past the retention of their resolution for deletion.
+    Retention(bucket_retention::RetentionArgs),
 }
 
 impl ToolsCommand {
@@ -29,6 +38,9 @@ impl ToolsCommand {
         match self {
             ToolsCommand::Import(a) => a.run().await,
             ToolsCommand::Bucket(BucketCommand::Ls(a)) => a.run().await,
+            ToolsCommand::Bucket(BucketCommand::Verify(a)) => a.run().await,
+            ToolsCommand::Bucket(BucketCommand::Mark(a)) => a.run().await,
+            ToolsCommand::Bucket(BucketCommand::Retention(a)) => a.run().await,
         }
     }
 }

@@ -1,0 +1,191 @@
+//! Downsampled data for queries — the store side of Thanos's `max_source_resolution`
+//! (reference/thanos.md §6): which blocks answer a time range at a resolution (the coarsest
+//! allowed, gaps filled from finer data), which aggregate a PromQL function reads, and
+//! [`ResolutionSource`], a [`crate::SeriesSource`] over a bucket that serves those values.
+//!
+//! Aggregate choice by the function around the selector ([`crate::SelectHints::func`]):
+//! `min*` → min, `max*` → max, `count*` → count, `sum_over_time` → sum, `rate`, `increase`,
+//! `irate`, `resets`, `xrate`, `xincrease` → the reset-free counter (starting with the first raw
+//! sample; `resets()` therefore sees none), anything else → sum / count per window (an average).
+//! Known, as in Thanos: `count_over_time` counts windows, not raw samples.
+
+mod source;
+
+pub use source::ResolutionSource;
+
+use crate::bucket::BlockInfo;
+use crate::compact::plan::resolution;
+use crate::parquet::AggrSeries;
+
+/// The aggregate a query reads from downsampled data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggr {
+    /// Raw samples per window.
+    Count,
+    /// Sum per window.
+    Sum,
+    /// Minimum per window.
+    Min,
+    /// Maximum per window.
+    Max,
+    /// The reset-free running counter.
+    Counter,
+    /// Sum / count per window.
+    Avg,
+}
+
+/// The aggregate for the PromQL function `func` applied to a selector (Thanos's table).
+pub fn aggr_for_func(func: Option<&str>) -> Aggr {
+    let Some(f) = func else { return Aggr::Avg };
+    match f {
+        "rate" | "increase" | "irate" | "resets" | "xrate" | "xincrease" => Aggr::Counter,
+        "sum_over_time" => Aggr::Sum,
+        f if f == "min" || f.starts_with("min_") => Aggr::Min,
+        f if f == "max" || f.starts_with("max_") => Aggr::Max,
+        f if f == "count" || f.starts_with("count_") => Aggr::Count,
+        _ => Aggr::Avg,
+    }
+}
+
+/// The blocks answering `[min_time, max_time]` at `max_resolution` (ms), time-ordered: blocks
+/// of the coarsest resolution not above it, and for the time they leave uncovered, recursively
+/// the next finer resolution (Thanos's store). `blocks` may hold every resolution.
+pub fn blocks_for(blocks: &[BlockInfo], min_time: i64, max_time: i64, max_resolution: i64) -> Vec<BlockInfo> {
+    let mut resolutions: Vec<i64> = blocks.iter().map(|b| resolution(&b.meta)).collect();
+    resolutions.sort_unstable_by(|a, b| b.cmp(a));
+    resolutions.dedup();
+    let mut by_res: Vec<Vec<&BlockInfo>> = resolutions
+        .iter()
+        .map(|&r| {
+            let mut v: Vec<&BlockInfo> = blocks.iter().filter(|b| resolution(&b.meta) == r).collect();
+            v.sort_by_key(|b| (b.meta.min_time, b.meta.ulid.clone()));
+            v
+        })
+        .collect();
+    by_res.shrink_to_fit();
+    let Some(first) = resolutions.iter().position(|&r| r <= max_resolution) else { return Vec::new() };
+    let mut out = Vec::new();
+    fill(&by_res, first, min_time, max_time, &mut out);
+    out
+}
+
+fn fill(by_res: &[Vec<&BlockInfo>], i: usize, min_time: i64, max_time: i64, out: &mut Vec<BlockInfo>) {
+    if min_time > max_time {
+        return;
+    }
+    let Some(level) = by_res.get(i) else { return };
+    let mut start = min_time;
+    for b in level {
+        // Block ranges are half-open [minTime, maxTime).
+        if b.meta.max_time <= start {
+            continue;
+        }
+        if b.meta.min_time > max_time {
+            break;
+        }
+        fill(by_res, i + 1, start, b.meta.min_time - 1, out);
+        out.push((*b).clone());
+        start = start.max(b.meta.max_time);
+    }
+    fill(by_res, i + 1, start, max_time, out);
+}
+
+/// Raw samples as one-sample windows, so they join downsampled pieces: count 1, sum = min =
+/// max = the value, and the reset-adjusted running counter.
+pub fn raw_to_aggr(ts: &[i64], vals: &[f64]) -> AggrSeries {
+    let n = ts.len().min(vals.len());
+    let stale = |v: f64| v.to_bits() == crate::compact::downsample::STALE_NAN_BITS;
+    let mut out = AggrSeries::default();
+    let (mut total, mut last, mut started) = (0.0, 0.0, false);
+    for i in 0..n {
+        let v = vals[i];
+        if stale(v) {
+            continue;
+        }
+        if !started {
+            (total, started) = (v, true);
+            (out.first_time, out.first_value) = (ts[i], v);
+        } else if v < last {
+            total += v;
+        } else {
+            total += v - last;
+        }
+        last = v;
+        out.push(ts[i], 1, v, v, v, total);
+    }
+    out.last_value = last;
+    out
+}
+
+/// The sample values `aggr` reads from a (possibly concatenated) downsampled series. The
+/// counter starts with the first raw sample when it precedes the first window.
+pub fn aggr_samples(s: &AggrSeries, aggr: Aggr) -> (Vec<i64>, Vec<f64>) {
+    let vals: Vec<f64> = match aggr {
+        Aggr::Count => s.count.iter().map(|&c| c as f64).collect(),
+        Aggr::Sum => s.sum.clone(),
+        Aggr::Min => s.min.clone(),
+        Aggr::Max => s.max.clone(),
+        Aggr::Avg => s.sum.iter().zip(&s.count).map(|(&su, &c)| su / c as f64).collect(),
+        Aggr::Counter => {
+            let mut ts = Vec::with_capacity(s.len() + 1);
+            let mut vals = Vec::with_capacity(s.len() + 1);
+            if s.ts.first().is_some_and(|&t| s.first_time < t) {
+                ts.push(s.first_time);
+                vals.push(s.first_value);
+            }
+            ts.extend_from_slice(&s.ts);
+            vals.extend_from_slice(&s.counter);
+            return (ts, vals);
+        }
+    };
+    (s.ts.clone(), vals)
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use promlake_compat::BlockMeta;
+
+    fn block(ulid: &str, min: i64, max: i64, res: i64) -> BlockInfo {
+        let json = format!(
+            r#"{{"ulid":"{ulid}","minTime":{min},"maxTime":{max},"version":1,"thanos":{{"downsample":{{"resolution":{res}}}}}}}"#
+        );
+        BlockInfo::from_meta(BlockMeta::parse("t", json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn coarsest_resolution_first_gaps_from_finer() {
+        let blocks = vec![
+            block("R1", 0, 100, 0),
+            block("R2", 100, 200, 0),
+            block("R3", 200, 300, 0),
+            block("F1", 100, 200, 300_000),
+            block("H1", 0, 50, 3_600_000),
+        ];
+        let ids = |v: Vec<BlockInfo>| v.into_iter().map(|b| b.meta.ulid).collect::<Vec<_>>();
+        assert_eq!(ids(blocks_for(&blocks, 0, 299, 3_600_000)), ["H1", "R1", "F1", "R3"]);
+        assert_eq!(ids(blocks_for(&blocks, 0, 299, 300_000)), ["R1", "F1", "R3"]);
+        assert_eq!(ids(blocks_for(&blocks, 0, 299, 0)), ["R1", "R2", "R3"]);
+        assert_eq!(ids(blocks_for(&blocks, 120, 150, 300_000)), ["F1"]);
+    }
+
+    #[test]
+    fn aggregate_choice_follows_thanos() {
+        assert_eq!(aggr_for_func(Some("rate")), Aggr::Counter);
+        assert_eq!(aggr_for_func(Some("max_over_time")), Aggr::Max);
+        assert_eq!(aggr_for_func(Some("min")), Aggr::Min);
+        assert_eq!(aggr_for_func(Some("count_over_time")), Aggr::Count);
+        assert_eq!(aggr_for_func(Some("sum_over_time")), Aggr::Sum);
+        assert_eq!(aggr_for_func(Some("avg_over_time")), Aggr::Avg);
+        assert_eq!(aggr_for_func(None), Aggr::Avg);
+    }
+
+    #[test]
+    fn raw_pieces_become_single_sample_windows() {
+        let a = raw_to_aggr(&[1, 2, 3, 4], &[5.0, 7.0, 2.0, 3.0]);
+        assert_eq!(a.counter, vec![5.0, 7.0, 9.0, 10.0]);
+        assert_eq!((a.first_time, a.first_value, a.last_value), (1, 5.0, 3.0));
+        assert_eq!(aggr_samples(&a, Aggr::Avg).1, vec![5.0, 7.0, 2.0, 3.0]);
+    }
+}
