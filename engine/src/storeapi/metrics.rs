@@ -6,6 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+/// (gRPC service, method, status code) of answered calls.
+type CallKey = (&'static str, &'static str, &'static str);
+
 /// What the StoreAPI server has answered; updated once per request.
 #[derive(Debug, Default)]
 pub struct StoreMetrics {
@@ -16,8 +19,7 @@ pub struct StoreMetrics {
     samples_sent: AtomicU64,
     label_requests: AtomicU64,
     limit_hits: AtomicU64,
-    /// (service, method, code) → (calls, seconds).
-    handled: Mutex<BTreeMap<(&'static str, &'static str, &'static str), (u64, f64)>>,
+    handled: Mutex<BTreeMap<CallKey, (u64, f64)>>,
 }
 
 impl StoreMetrics {
