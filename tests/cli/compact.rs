@@ -200,6 +200,23 @@ fn compacts_to_2d_and_8h_downsamples_and_keeps_every_sample() {
     let five = after.iter().find(|b| b["resolution"] == 300_000).unwrap();
     check_5m(&bucket, five["ulid"].as_str().unwrap(), &golden, two_d["maxTime"].as_i64().unwrap());
 
+    // DuckDB reads the 5m block as plain tables: windows per series and raw samples counted.
+    let dir = lake.join(five["ulid"].as_str().unwrap());
+    let sql = "select s.__name__, count(*), sum(d.count) from 'samples.parquet' d \
+               join 'series.parquet' s using (series_id) group by all order by all";
+    let out = std::process::Command::new(crate::python::python())
+        .current_dir(&dir)
+        .args(["-c", &format!("import duckdb; print(duckdb.sql(\"{sql}\").fetchall())")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+    // 48h = 576 windows per full series (app_short stops after 30h: 360); raw samples counted
+    // once each (1 full 2d of 60s samples = 2880 per series, 1800 for app_short).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[('app_requests_total', 1152, 5760), ('app_short', 360, 1800), ('app_temp', 1152, 5760)]"
+    );
+
     // A second pass has nothing to do; verify finds nothing wrong.
     let out = promlake_ok(
         &["compact", "--bucket", &url, "--delete-delay=0s", "--http-address", "127.0.0.1:0"],
