@@ -515,3 +515,39 @@ fn bad_flags_are_named() {
     let bad = promlake(&["compact", "--bucket", &url, "--delete-delay", "soon"], &[]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("delete-delay"));
 }
+
+#[test]
+fn compacts_a_bucket_on_s3() {
+    use crate::s3::{CREDS, Moto};
+    let moto = Moto::start();
+    moto.create_bucket("metrics");
+    let tmp = tempfile::tempdir().unwrap();
+    let blocks = tmp.path().join("blocks");
+    let golden = promtool_blocks(&blocks, 12);
+    let args = ["--bucket", "s3://metrics/lake", "--s3.endpoint", moto.endpoint.as_str()];
+    let mut import = vec!["tools", "import", "--label", "cluster=eu1"];
+    import.extend(args);
+    import.push(blocks.to_str().unwrap());
+    assert!(promlake_ok(&import, &CREDS).contains("6 imported"));
+    let mut compact = vec!["compact", "--delete-delay=0s", "--http-address", "127.0.0.1:0"];
+    compact.extend(args);
+    let out = promlake_ok(&compact, &CREDS);
+    assert!(out.contains("1 compactions") && out.contains("4 deleted"), "{out}");
+    let mut ls = vec!["tools", "bucket", "ls", "-o", "json"];
+    ls.extend(args);
+    let json: Json = serde_json::from_str(&promlake_ok(&ls, &CREDS)).unwrap();
+    assert_eq!(shape(json.as_array().unwrap()), vec![(0, 1, 2), (0, 1, 2), (0, 2, 8)]);
+    assert!(json.as_array().unwrap().iter().all(|b| b["labels"]["cluster"] == "eu1"));
+    let cfg = promlake_engine::BucketConfig {
+        s3: promlake_engine::bucket::S3Options {
+            endpoint: Some(moto.endpoint.clone()),
+            access_key: Some("testing".into()),
+            secret_key: Some("testing".into()),
+            region: Some("us-east-1".into()),
+            ..Default::default()
+        },
+        ..promlake_engine::BucketConfig::from_url("s3://metrics/lake")
+    };
+    let bucket = Bucket::open(&cfg).unwrap();
+    assert_same(&read_bucket(&bucket), &golden);
+}
