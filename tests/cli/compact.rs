@@ -200,6 +200,23 @@ fn compacts_to_2d_and_8h_downsamples_and_keeps_every_sample() {
     let five = after.iter().find(|b| b["resolution"] == 300_000).unwrap();
     check_5m(&bucket, five["ulid"].as_str().unwrap(), &golden, two_d["maxTime"].as_i64().unwrap());
 
+    // DuckDB reads the 5m block as plain tables: windows per series and raw samples counted.
+    let dir = lake.join(five["ulid"].as_str().unwrap());
+    let sql = "select s.__name__, count(*), sum(d.count) from 'samples.parquet' d \
+               join 'series.parquet' s using (series_id) group by all order by all";
+    let out = std::process::Command::new(crate::python::python())
+        .current_dir(&dir)
+        .args(["-c", &format!("import duckdb; print(duckdb.sql(\"{sql}\").fetchall())")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+    // 48h = 576 windows per full series (app_short stops after 30h: 360); raw samples counted
+    // once each (1 full 2d of 60s samples = 2880 per series, 1800 for app_short).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[('app_requests_total', 1152, 5760), ('app_short', 360, 1800), ('app_temp', 1152, 5760)]"
+    );
+
     // A second pass has nothing to do; verify finds nothing wrong.
     let out = promlake_ok(
         &["compact", "--bucket", &url, "--delete-delay=0s", "--http-address", "127.0.0.1:0"],
@@ -497,4 +514,40 @@ fn bad_flags_are_named() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--compact.concurrency"));
     let bad = promlake(&["compact", "--bucket", &url, "--delete-delay", "soon"], &[]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("delete-delay"));
+}
+
+#[test]
+fn compacts_a_bucket_on_s3() {
+    use crate::s3::{CREDS, Moto};
+    let moto = Moto::start();
+    moto.create_bucket("metrics");
+    let tmp = tempfile::tempdir().unwrap();
+    let blocks = tmp.path().join("blocks");
+    let golden = promtool_blocks(&blocks, 12);
+    let args = ["--bucket", "s3://metrics/lake", "--s3.endpoint", moto.endpoint.as_str()];
+    let mut import = vec!["tools", "import", "--label", "cluster=eu1"];
+    import.extend(args);
+    import.push(blocks.to_str().unwrap());
+    assert!(promlake_ok(&import, &CREDS).contains("6 imported"));
+    let mut compact = vec!["compact", "--delete-delay=0s", "--http-address", "127.0.0.1:0"];
+    compact.extend(args);
+    let out = promlake_ok(&compact, &CREDS);
+    assert!(out.contains("1 compactions") && out.contains("4 deleted"), "{out}");
+    let mut ls = vec!["tools", "bucket", "ls", "-o", "json"];
+    ls.extend(args);
+    let json: Json = serde_json::from_str(&promlake_ok(&ls, &CREDS)).unwrap();
+    assert_eq!(shape(json.as_array().unwrap()), vec![(0, 1, 2), (0, 1, 2), (0, 2, 8)]);
+    assert!(json.as_array().unwrap().iter().all(|b| b["labels"]["cluster"] == "eu1"));
+    let cfg = promlake_engine::BucketConfig {
+        s3: promlake_engine::bucket::S3Options {
+            endpoint: Some(moto.endpoint.clone()),
+            access_key: Some("testing".into()),
+            secret_key: Some("testing".into()),
+            region: Some("us-east-1".into()),
+            ..Default::default()
+        },
+        ..promlake_engine::BucketConfig::from_url("s3://metrics/lake")
+    };
+    let bucket = Bucket::open(&cfg).unwrap();
+    assert_same(&read_bucket(&bucket), &golden);
 }

@@ -5,13 +5,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A moto_server process, killed on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let bin = std::env::var("PROMLAKE_MOTO_SERVER").unwrap_or_else(|_| {
             panic!("PROMLAKE_MOTO_SERVER is not set: run the tests with scripts/test.sh, which installs moto")
         });
@@ -31,7 +31,7 @@ impl Moto {
         Moto { child, endpoint }
     }
 
-    fn create_bucket(&self, name: &str) {
+    pub(crate) fn create_bucket(&self, name: &str) {
         let out = Command::new("curl")
             .args(["-sf", "-X", "PUT", &format!("{}/{name}", self.endpoint)])
             .output()
@@ -47,7 +47,7 @@ impl Drop for Moto {
     }
 }
 
-const CREDS: [(&str, &str); 3] =
+pub(crate) const CREDS: [(&str, &str); 3] =
     [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")];
 
 #[test]

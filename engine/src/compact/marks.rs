@@ -85,9 +85,34 @@ impl BlockDir {
     }
 }
 
+/// meta.json files already read, by block: a block's meta never changes, so repeated scans
+/// (several per pass, one pass every `--wait-interval`) read each only once.
+#[derive(Debug, Default)]
+pub struct MetaCache(std::sync::Mutex<std::collections::HashMap<Ulid, BlockMeta>>);
+
+impl MetaCache {
+    fn get(&self, id: &Ulid) -> Option<BlockMeta> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
+    }
+
+    fn put(&self, id: Ulid, meta: BlockMeta) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, meta);
+    }
+
+    /// Forgets blocks no longer listed.
+    fn retain(&self, present: &BTreeSet<Ulid>) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|id, _| present.contains(id));
+    }
+}
+
 /// Lists every ULID directory of the bucket with its files, meta and markers (one recursive
 /// listing plus a read per meta.json and marker).
 pub async fn scan(bucket: &Bucket) -> Result<Vec<BlockDir>> {
+    scan_cached(bucket, &MetaCache::default()).await
+}
+
+/// [`scan`], reading only the meta.json files `cache` does not hold yet.
+pub async fn scan_cached(bucket: &Bucket, cache: &MetaCache) -> Result<Vec<BlockDir>> {
     let store = bucket.store();
     let objects: Vec<object_store::ObjectMeta> =
         store.list(None).try_collect().await.map_err(|e| Error::store(bucket.url(), e))?;
@@ -112,9 +137,18 @@ pub async fn scan(bucket: &Bucket) -> Result<Vec<BlockDir>> {
     let mut out: Vec<BlockDir> = futures::stream::iter(dirs.into_values())
         .map(|mut d| async move {
             if d.files.contains_key(META_FILE) {
-                match bucket.read_meta(&d.id).await {
-                    Ok(m) => d.meta = m,
-                    Err(e) => d.meta_error = Some(e.to_string()),
+                if let Some(m) = cache.get(&d.id) {
+                    d.meta = Some(m);
+                } else {
+                    match bucket.read_meta(&d.id).await {
+                        Ok(m) => {
+                            if let Some(m) = &m {
+                                cache.put(d.id, m.clone());
+                            }
+                            d.meta = m;
+                        }
+                        Err(e) => d.meta_error = Some(e.to_string()),
+                    }
                 }
             }
             if d.files.contains_key(DELETION_MARK) {
@@ -129,6 +163,7 @@ pub async fn scan(bucket: &Bucket) -> Result<Vec<BlockDir>> {
         .try_collect()
         .await?;
     out.sort_by_key(|d| d.id);
+    cache.retain(&out.iter().filter(|d| d.files.contains_key(META_FILE)).map(|d| d.id).collect());
     Ok(out)
 }
 

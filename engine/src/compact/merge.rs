@@ -33,6 +33,11 @@ pub type Samples = (Vec<i64>, Vec<f64>);
 
 /// Merges the pieces of one series (in input-block order, each time-ordered).
 pub fn merge_raw(mut inputs: Vec<Samples>, func: DedupFunc) -> Samples {
+    for s in &mut inputs {
+        let n = s.0.len().min(s.1.len());
+        s.0.truncate(n);
+        s.1.truncate(n);
+    }
     inputs.retain(|s| !s.0.is_empty());
     if inputs.len() <= 1 {
         return inputs.pop().unwrap_or_default();

@@ -59,6 +59,8 @@ pub struct CompactOptions {
     pub writer: WriterOptions,
     /// A fixed "now" (ms) for tests; `None` uses the system clock.
     pub now_ms: Option<i64>,
+    /// meta.json files read so far; clones share it, so passes of a `--wait` loop reuse it.
+    pub meta_cache: std::sync::Arc<marks::MetaCache>,
 }
 
 impl Default for CompactOptions {
@@ -72,6 +74,7 @@ impl Default for CompactOptions {
             concurrency: 1,
             writer: WriterOptions::default(),
             now_ms: None,
+            meta_cache: Default::default(),
         }
     }
 }

@@ -89,14 +89,14 @@ pub fn run_pass(
     progress: &dyn CompactProgress,
 ) -> Result<PassReport> {
     let mut report = PassReport::default();
-    let dirs = rt.block_on(marks::scan(bucket))?;
+    let dirs = rt.block_on(marks::scan_cached(bucket, &opts.meta_cache))?;
     for id in marks::partial_uploads_to_delete(&dirs, opts.now_ms()) {
         rt.block_on(marks::delete_block(bucket, &id))?;
         progress.event(&format!("removed aborted upload {id}"));
         report.partial_deleted += 1;
     }
     for _ in 0..MAX_ROUNDS {
-        let live = live_blocks(&rt.block_on(marks::scan(bucket))?);
+        let live = live_blocks(&rt.block_on(marks::scan_cached(bucket, &opts.meta_cache))?);
         let groups = plan::group_blocks(&live.blocks, &opts.replica_labels);
 
         // Inputs of a finished compaction that were not marked yet (a crash in between).
@@ -124,7 +124,7 @@ pub fn run_pass(
         }));
         if opts.downsampling {
             for (from, to) in [(0, RES_5M), (RES_5M, RES_1H)] {
-                let live = live_blocks(&rt.block_on(marks::scan(bucket))?);
+                let live = live_blocks(&rt.block_on(marks::scan_cached(bucket, &opts.meta_cache))?);
                 let todo = plan::downsample_candidates(&live.blocks, from);
                 report.add(parallel(opts.concurrency, todo, |b| {
                     let mut r = PassReport::default();
@@ -150,7 +150,7 @@ pub fn run_pass(
     }
 
     let now = opts.now_ms();
-    let live = live_blocks(&rt.block_on(marks::scan(bucket))?);
+    let live = live_blocks(&rt.block_on(marks::scan_cached(bucket, &opts.meta_cache))?);
     for b in opts.retention.expired(&live.blocks, now) {
         let id = ulid(&b.meta)?;
         if rt.block_on(marks::mark_for_deletion(bucket, &id, "past its retention", now))? {
@@ -159,7 +159,7 @@ pub fn run_pass(
             report.retention_marked += 1;
         }
     }
-    let dirs = rt.block_on(marks::scan(bucket))?;
+    let dirs = rt.block_on(marks::scan_cached(bucket, &opts.meta_cache))?;
     for id in marks::deletable(&dirs, opts.delete_delay_ms, now) {
         rt.block_on(marks::delete_block(bucket, &id))?;
         progress.event(&format!("deleted {id}"));

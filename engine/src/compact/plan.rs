@@ -179,16 +179,29 @@ fn split_by_range(blocks: &[BlockInfo], range: i64) -> Vec<Vec<usize>> {
 
 /// Blocks made redundant by another block of the same group: its sources are a subset of a
 /// block with strictly more sources (a compaction finished but its inputs were not marked),
-/// or equal to those of a block with a higher ULID. Indexes into `blocks`.
+/// or equal to those of a block with a higher ULID. Indexes into `blocks`. Linear in the
+/// number of sources: the candidate cover of a block is the biggest block holding its first
+/// source.
 pub fn covered(blocks: &[BlockInfo]) -> Vec<usize> {
     let srcs: Vec<BTreeSet<String>> = blocks.iter().map(|b| sources(&b.meta)).collect();
+    let better =
+        |j: usize, i: usize| (srcs[j].len(), &blocks[j].meta.ulid) > (srcs[i].len(), &blocks[i].meta.ulid);
+    let mut biggest: BTreeMap<&str, usize> = BTreeMap::new();
+    for (j, set) in srcs.iter().enumerate() {
+        for s in set {
+            let e = biggest.entry(s.as_str()).or_insert(j);
+            if better(j, *e) {
+                *e = j;
+            }
+        }
+    }
     (0..blocks.len())
         .filter(|&i| {
-            (0..blocks.len()).any(|j| {
-                j != i
-                    && srcs[i].is_subset(&srcs[j])
-                    && (srcs[i].len() < srcs[j].len() || blocks[j].meta.ulid > blocks[i].meta.ulid)
-            })
+            let Some(first) = srcs[i].iter().next() else { return false };
+            match biggest.get(first.as_str()) {
+                Some(&j) if j != i => srcs[i].is_subset(&srcs[j]),
+                _ => false,
+            }
         })
         .collect()
 }

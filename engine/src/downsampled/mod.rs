@@ -47,6 +47,45 @@ pub fn aggr_for_func(func: Option<&str>) -> Aggr {
     }
 }
 
+/// The maximum source resolution (ms) of a query: Thanos's `max_source_resolution` parameter
+/// (`0s`/`raw`, `5m`, `1h`, `auto`, or any duration such as `300s`; empty means auto when
+/// `auto_downsampling`, raw otherwise). `auto` is a fifth of the query's step (0 for instant
+/// queries), as `--query.auto-downsampling` does.
+pub fn max_source_resolution(param: &str, step_ms: i64, auto_downsampling: bool) -> crate::Result<i64> {
+    let auto = || (step_ms / 5).max(0);
+    match param.trim() {
+        "" => Ok(if auto_downsampling { auto() } else { 0 }),
+        "auto" => Ok(auto()),
+        "raw" | "0" | "0s" => Ok(0),
+        other => parse_duration_ms(other).ok_or_else(|| {
+            crate::Error::InvalidArgument(format!(
+                "max_source_resolution {other:?}: expected 0s, 5m, 1h, auto or a duration"
+            ))
+        }),
+    }
+}
+
+fn parse_duration_ms(s: &str) -> Option<i64> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let mult = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// The lookback delta for data at `resolution` (ms): raised to the resolution, as Thanos does,
+/// so an instant selector still finds the window before it.
+pub fn lookback_for(lookback_ms: i64, resolution_ms: i64) -> i64 {
+    lookback_ms.max(resolution_ms)
+}
+
 /// The blocks answering `[min_time, max_time]` at `max_resolution` (ms), time-ordered: blocks
 /// of the coarsest resolution not above it, and for the time they leave uncovered, recursively
 /// the next finer resolution (Thanos's store). `blocks` may hold every resolution.
@@ -168,6 +207,18 @@ mod tests {
         assert_eq!(ids(blocks_for(&blocks, 0, 299, 300_000)), ["R1", "F1", "R3"]);
         assert_eq!(ids(blocks_for(&blocks, 0, 299, 0)), ["R1", "R2", "R3"]);
         assert_eq!(ids(blocks_for(&blocks, 120, 150, 300_000)), ["F1"]);
+    }
+
+    #[test]
+    fn max_source_resolution_parameter() {
+        assert_eq!(max_source_resolution("5m", 60_000, false).unwrap(), 300_000);
+        assert_eq!(max_source_resolution("1h", 0, false).unwrap(), 3_600_000);
+        assert_eq!(max_source_resolution("0s", 0, true).unwrap(), 0);
+        assert_eq!(max_source_resolution("auto", 3_600_000, false).unwrap(), 720_000);
+        assert_eq!(max_source_resolution("", 3_600_000, true).unwrap(), 720_000);
+        assert_eq!(max_source_resolution("", 3_600_000, false).unwrap(), 0);
+        assert!(max_source_resolution("5x", 0, false).unwrap_err().to_string().contains("5x"));
+        assert_eq!(lookback_for(300_000, 3_600_000), 3_600_000);
     }
 
     #[test]

@@ -367,7 +367,8 @@ fn retention_and_aborted_uploads() {
 
 /// PromQL over the 5m block of a 48h raw block agrees with the same query over the raw data:
 /// min/max/sum/avg over whole windows exactly (up to float rounding), rate over 1h (12
-/// windows) within 10% and increase over 3h within 5% (extrapolation sees fewer points).
+/// windows) within 10% and increase over 3h within 5% (extrapolation sees fewer points);
+/// the last 2h come from a raw block filling the gap after the 5m block.
 #[test]
 fn queries_over_5m_data_agree_with_raw() {
     use promlake_engine::downsampled::ResolutionSource;
@@ -375,7 +376,7 @@ fn queries_over_5m_data_agree_with_raw() {
     let rt = runtime();
     let bucket = memory_bucket();
     let start = 1_700_006_400_000i64; // 2d-aligned
-    let n = 48 * 60;
+    let n = 50 * 60;
     let ts: Vec<i64> = (0..n).map(|i| start + i * 60_000 + 7_000).collect();
     let gauge: Vec<f64> = (0..n).map(|i| ((i as f64) / 40.0).sin() * 10.0 + (i % 7) as f64).collect();
     let mut c = 0.0;
@@ -387,12 +388,23 @@ fn queries_over_5m_data_agree_with_raw() {
         .collect();
     let g = labels(&[("__name__", "g")]);
     let ctr = labels(&[("__name__", "c_total")]);
-    let max = ts[ts.len() - 1] + 1;
-    put_raw(&rt, &bucket, (start, max), 3, &[], &[], vec![(g, ts.clone(), gauge), (ctr, ts, counter)]);
+    // 48h in one (downsampled) block, the last 2h in a raw block the 5m source fills the gap
+    // with (counters continue across the boundary).
+    let cut = 48 * 60;
+    let first = vec![
+        (g.clone(), ts[..cut].to_vec(), gauge[..cut].to_vec()),
+        (ctr.clone(), ts[..cut].to_vec(), counter[..cut].to_vec()),
+    ];
+    put_raw(&rt, &bucket, (start, start + 48 * H), 3, &[], &[], first);
     let report =
         run_pass(rt.handle(), &bucket, &CompactOptions { downsampling: true, ..opts() }, &NoProgress)
             .unwrap();
     assert_eq!(report.downsamples, 1);
+    let last = vec![
+        (g, ts[cut..].to_vec(), gauge[cut..].to_vec()),
+        (ctr, ts[cut..].to_vec(), counter[cut..].to_vec()),
+    ];
+    put_raw(&rt, &bucket, (start + 48 * H, start + 50 * H), 1, &[], &[], last);
 
     let (raw, ds) = rt.block_on(async {
         let raw = ResolutionSource::open(bucket.clone(), 0).await.unwrap();
@@ -400,7 +412,7 @@ fn queries_over_5m_data_agree_with_raw() {
         (raw, ds)
     });
     let engine = Engine::new(QueryOptions::default());
-    let (from, to, step) = (start + 2 * H, start + 46 * H, H);
+    let (from, to, step) = (start + 2 * H, start + 50 * H, H);
     let run = |src: &ResolutionSource, q: &str| -> Vec<(i64, f64)> {
         match rt.block_on(engine.range(src, q, from, to, step)).unwrap() {
             Value::Matrix(m) => {
@@ -444,6 +456,6 @@ fn queries_over_5m_data_agree_with_raw() {
             n
         })
     };
-    assert_eq!(rows(&raw), 2 * 48 * 60);
-    assert_eq!(rows(&ds), 2 * 48 * 12);
+    assert_eq!(rows(&raw), 2 * 50 * 60);
+    assert_eq!(rows(&ds), 2 * (48 * 12 + 2 * 60));
 }
