@@ -19,7 +19,9 @@
 pub mod bucket;
 pub mod catalog;
 pub mod convert;
+pub mod dedup;
 mod error;
+pub mod fanout;
 pub mod labels;
 pub mod matcher;
 pub mod memory;
