@@ -7,13 +7,18 @@
 //!                 └── metrics middleware (requests by handler and code)      └──► json (Prometheus bytes)
 //! ```
 //!
-//! The server starts before the source is loaded: [`ApiState::set_source`] makes it ready.
+//! The server starts before the sources are loaded: [`ApiState::set_view`] makes it ready.
+//! Each request reads through its own view of the querier's [`Fanout`]: the request's
+//! partial-response strategy (`partial_response`), a warnings sink answered in the envelope's
+//! `warnings`, and, with `dedup` on (the default), replica deduplication by `replicaLabels[]` or
+//! the `--query.replica-label` flags ([`view`]).
 
 mod api;
 mod error;
 mod json;
 mod metrics;
 mod params;
+mod view;
 
 pub use metrics::Metrics;
 pub use params::parse_prometheus_duration;
@@ -24,32 +29,39 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use promlake_engine::SeriesSource;
+use promlake_engine::fanout::Fanout;
 use promlake_engine::promql::QueryOptions;
 use std::sync::{Arc, OnceLock};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct ApiState {
-    source: Arc<OnceLock<Arc<dyn SeriesSource>>>,
+    fanout: Arc<OnceLock<Fanout>>,
     opts: QueryOptions,
+    replica_labels: Vec<String>,
     metrics: Arc<Metrics>,
 }
 
 impl ApiState {
-    /// A state with no source yet (not ready) and these query defaults and limits.
-    pub fn new(opts: QueryOptions) -> Self {
-        ApiState { source: Arc::new(OnceLock::new()), opts, metrics: Arc::new(Metrics::default()) }
+    /// A state with no sources yet (not ready), these query defaults and limits, and the
+    /// replica labels deduplication uses when a request names none.
+    pub fn new(opts: QueryOptions, replica_labels: Vec<String>) -> Self {
+        ApiState {
+            fanout: Arc::new(OnceLock::new()),
+            opts,
+            replica_labels,
+            metrics: Arc::new(Metrics::default()),
+        }
     }
 
-    /// Sets the source queries run against; from now on the server is ready. Later calls are
-    /// ignored.
-    pub fn set_source(&self, source: Arc<dyn SeriesSource>) {
-        let _ = self.source.set(source);
+    /// Sets the merged view queries run against; from now on the server is ready. Later calls
+    /// are ignored.
+    pub fn set_view(&self, fanout: Fanout) {
+        let _ = self.fanout.set(fanout);
     }
 
-    fn source(&self) -> Option<&Arc<dyn SeriesSource>> {
-        self.source.get()
+    fn fanout(&self) -> Option<&Fanout> {
+        self.fanout.get()
     }
 }
 
@@ -75,7 +87,7 @@ async fn healthy() -> &'static str {
 }
 
 async fn ready(State(state): State<ApiState>) -> Response {
-    if state.source().is_some() {
+    if state.fanout().is_some() {
         (StatusCode::OK, "OK").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "the bucket is not loaded yet").into_response()

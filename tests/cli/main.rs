@@ -7,5 +7,6 @@
 mod harness;
 mod import;
 mod python;
+mod querier;
 mod query;
 mod s3;

@@ -9,7 +9,7 @@
 //! forgotten.
 
 use super::discovery::EndpointSpec;
-use super::{Member, MemberSet};
+use super::{Member, MemberContext, MemberSet};
 use crate::{Labels, Result, SeriesSource};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -34,8 +34,8 @@ pub trait Endpoint: Send + Sync + std::fmt::Debug {
     /// Asks the endpoint what it holds; an error makes it unhealthy.
     async fn info(&self) -> Result<EndpointInfo>;
 
-    /// The endpoint's data as a series source.
-    fn source(&self) -> Arc<dyn SeriesSource>;
+    /// The endpoint's data as a series source for a query with `ctx`.
+    fn source(&self, ctx: &MemberContext) -> Arc<dyn SeriesSource>;
 }
 
 /// Opens endpoints by address.
@@ -234,7 +234,7 @@ impl EndpointSet {
 }
 
 impl MemberSet for EndpointSet {
-    fn members(&self) -> Vec<Member> {
+    fn members(&self, ctx: &MemberContext) -> Vec<Member> {
         let now = Instant::now();
         let mut out = Vec::new();
         for (addr, s) in self.read().iter() {
@@ -245,7 +245,7 @@ impl MemberSet for EndpointSet {
             match (&s.last_error, &s.endpoint) {
                 (None, Some(ep)) => out.push(Member {
                     name: addr.clone(),
-                    source: Some(ep.source()),
+                    source: Some(ep.source(ctx)),
                     problem: None,
                     label_sets,
                     min_time,

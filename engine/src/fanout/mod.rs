@@ -14,6 +14,7 @@
 
 pub mod discovery;
 pub mod endpoints;
+pub mod store_endpoint;
 mod merge;
 #[cfg(test)]
 mod tests;
@@ -91,10 +92,21 @@ pub fn label_sets_match(matchers: &[Matcher], sets: &[Labels]) -> bool {
             .any(|set| matchers.iter().all(|m| set.get(&m.name).is_none_or(|v| m.matches_value(Some(v)))))
 }
 
+/// What a query asks of its members beyond the select request: how partial a remote member's
+/// own answer may be (a querier endpoint fans out further) and where label calls report
+/// warnings.
+#[derive(Debug, Clone, Default)]
+pub struct MemberContext {
+    /// The request's partial-response strategy.
+    pub partial_response: PartialResponse,
+    /// The request's warnings sink for label names and values.
+    pub warnings: Option<Warnings>,
+}
+
 /// The current members of a fan-out.
 pub trait MemberSet: Send + Sync + std::fmt::Debug {
-    /// A snapshot of the members a query should consider.
-    fn members(&self) -> Vec<Member>;
+    /// A snapshot of the members a query with `ctx` should consider.
+    fn members(&self, ctx: &MemberContext) -> Vec<Member>;
 }
 
 /// Fixed in-process sources (the embedded bucket, tests).
@@ -102,7 +114,7 @@ pub trait MemberSet: Send + Sync + std::fmt::Debug {
 pub struct StaticMembers(pub Vec<(String, Arc<dyn SeriesSource>)>);
 
 impl MemberSet for StaticMembers {
-    fn members(&self) -> Vec<Member> {
+    fn members(&self, _: &MemberContext) -> Vec<Member> {
         self.0.iter().map(|(n, s)| Member::of_source(n.clone(), s.clone())).collect()
     }
 }
@@ -112,8 +124,8 @@ impl MemberSet for StaticMembers {
 pub struct Members(pub Vec<Arc<dyn MemberSet>>);
 
 impl MemberSet for Members {
-    fn members(&self) -> Vec<Member> {
-        self.0.iter().flat_map(|s| s.members()).collect()
+    fn members(&self, ctx: &MemberContext) -> Vec<Member> {
+        self.0.iter().flat_map(|s| s.members(ctx)).collect()
     }
 }
 
@@ -152,9 +164,11 @@ impl Fanout {
         &self.opts
     }
 
-    /// The current members.
+    /// The current members, as this view's requests see them.
     pub fn members(&self) -> Vec<Member> {
-        self.set.members()
+        let ctx =
+            MemberContext { partial_response: self.opts.partial_response, warnings: self.warnings.clone() };
+        self.set.members(&ctx)
     }
 
     /// Every healthy member's external label sets, deduplicated (what a querier advertises in

@@ -179,7 +179,7 @@ impl Endpoint for TestEndpoint {
         let (min_time, max_time) = self.0.time_range();
         Ok(EndpointInfo { label_sets: vec![self.0.ext.clone()], min_time, max_time })
     }
-    fn source(&self) -> Arc<dyn SeriesSource> {
+    fn source(&self, _: &MemberContext) -> Arc<dyn SeriesSource> {
         self.0.clone()
     }
 }

@@ -1,0 +1,278 @@
+//! `promlake query` as Thanos's global querier: two `promlake store` processes holding an HA
+//! pair (the same Prometheus 2.42 blocks imported with `replica=a` and, with a 30-minute gap,
+//! `replica=b`), a querier over both, queriers of queriers, and a real Prometheus 2.42 over the
+//! original blocks as the truth.
+
+use crate::harness::*;
+use crate::query::{Normalized, Server, assert_same_result, enc, normalize, start_prometheus};
+use serde_json::Value as Json;
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+/// The gap in replica b: [GAP_START, GAP_END) in ms (samples are every 60s from 1700000000).
+const GAP_START: i64 = 1_700_003_600_000;
+const GAP_END: i64 = 1_700_005_400_000;
+
+/// A server with its gRPC port.
+struct Grpc {
+    server: Server,
+    grpc: u16,
+}
+
+impl Grpc {
+    fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc)
+    }
+}
+
+/// The golden dump of the tiny blocks as OpenMetrics text, without samples `skip` rejects.
+fn openmetrics(skip: impl Fn(i64) -> bool) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(tiny_blocks().join("promtool-dump.txt.gz")).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // {__name__="m", a="b"} VALUE TS_MS
+        let (labels, rest) = line.rsplit_once('}').unwrap();
+        let mut parts = rest.split_whitespace();
+        let (value, ts) = (parts.next().unwrap(), parts.next().unwrap().parse::<i64>().unwrap());
+        if skip(ts) {
+            continue;
+        }
+        let labels = labels.trim_start_matches('{');
+        let (name, others) = match labels.split_once(", ") {
+            Some((n, o)) => (n, o),
+            None => (labels, ""),
+        };
+        let name = name.trim_start_matches("__name__=\"").trim_end_matches('"');
+        out.push_str(&format!("{name}{{{}}} {value} {}.{:03}\n", others.replace(", ", ","), ts / 1000, ts % 1000));
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// A local bucket holding `blocks` imported with external labels `labels`.
+fn bucket(blocks: &std::path::Path, labels: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let mut args = vec!["tools", "import", "--bucket", &url];
+    for l in labels {
+        args.extend(["--label", l]);
+    }
+    let blocks = blocks.to_str().unwrap();
+    args.push(blocks);
+    promlake_ok(&args, &[]);
+    (dir, url)
+}
+
+/// Starts `promlake SUBCOMMAND ARGS... --http-address --grpc-address` and waits for readiness.
+fn start(subcommand: &str, args: &[String], dirs: Vec<tempfile::TempDir>) -> Grpc {
+    let (port, grpc) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_promlake"))
+        .arg(subcommand)
+        .args(args)
+        .args(["--http-address", &format!("127.0.0.1:{port}"), "--grpc-address", &format!("127.0.0.1:{grpc}")])
+        .env("PROMLAKE_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Grpc { server: Server { child, port, _dirs: dirs }.wait_ready(subcommand), grpc }
+}
+
+fn querier(endpoints: &[&Grpc], extra: &[&str]) -> Grpc {
+    let mut args: Vec<String> = Vec::new();
+    for e in endpoints {
+        args.extend(["--endpoint".into(), e.endpoint()]);
+    }
+    args.extend(["--endpoint.info-interval".into(), "1s".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    start("query", &args, Vec::new())
+}
+
+/// Queries compared with Prometheus 2.42 over the original blocks, instant and range.
+const COMPARED: &[&str] = &[
+    "http_requests_total",
+    "rate(http_requests_total[5m])",
+    "increase(http_requests_total[10m])",
+    "sum by (job) (rate(http_requests_total[5m]))",
+    "irate(http_requests_total[5m])",
+    "resets(http_requests_total[30m])",
+    "avg by (instance) (node_temperature_celsius)",
+    "max_over_time(node_temperature_celsius[30m])",
+    "histogram_quantile(0.9, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
+];
+
+fn paths(query: &str) -> Vec<String> {
+    let mut out: Vec<String> = ["1700000030", "1700003615", "1700004630", "1700007230.5", "1700014500"]
+        .iter()
+        .map(|t| format!("/api/v1/query?query={}&time={t}", enc(query)))
+        .collect();
+    out.push(format!("/api/v1/query_range?query={}&start=1700000015&end=1700014410&step=60", enc(query)));
+    out
+}
+
+/// A result without label `name` in its series (Prometheus has no external labels).
+fn without_label(n: Normalized, name: &str) -> Normalized {
+    let series = n
+        .1
+        .into_iter()
+        .map(|(k, v)| match serde_json::from_str::<Json>(&k) {
+            Ok(Json::Object(mut m)) => {
+                m.remove(name);
+                (Json::Object(m).to_string(), v)
+            }
+            _ => (k, v),
+        })
+        .collect();
+    (n.0, series)
+}
+
+/// Every compared query answers as Prometheus 2.42 does over the original blocks, without
+/// warnings.
+fn same_as_prometheus(q: &Server, prom: &Server) {
+    for &query in COMPARED {
+        for path in paths(query) {
+            let (qc, qb) = q.get(&path);
+            let (pc, pb) = prom.get(&path);
+            assert_eq!((qc, pc), (200, 200), "{path}: {qb} / {pb}");
+            assert_same_result(query, &path, &without_label(normalize(&qb), "cluster"), &normalize(&pb));
+            assert!(!qb.contains("\"warnings\""), "{path}: {qb}");
+        }
+    }
+}
+
+/// With dedup=false both replicas answer; replica b lacks the gap's samples.
+fn replica_b_lacks_the_gap(q: &Server) {
+    let counts = ok_json(
+        q,
+        &format!("/api/v1/query?query={}&time=1700014401&dedup=false", enc("count_over_time(http_requests_total[5h])")),
+    );
+    let result = counts["data"]["result"].as_array().unwrap();
+    let per_replica = |r: &str| -> Vec<f64> {
+        result
+            .iter()
+            .filter(|s| s["metric"]["replica"] == r)
+            .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (a, b) = (per_replica("a"), per_replica("b"));
+    assert_eq!(a.len(), b.len());
+    assert!(!a.is_empty());
+    assert_eq!(a.len() * 2, result.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x - y, ((GAP_END - GAP_START) / 60_000) as f64, "replica b lacks the gap's samples");
+    }
+}
+
+fn ok_json(s: &Server, path: &str) -> Json {
+    let (code, body) = s.get(path);
+    assert_eq!(code, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn ha_pair_dedup_partial_response_and_federation() {
+    // Replica b: the same data with a 30-minute gap, written by promtool.
+    let gapped = tempfile::tempdir().unwrap();
+    promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t)), gapped.path());
+    let (dir_a, url_a) = bucket(&tiny_blocks(), &["replica=a", "cluster=eu"]);
+    let (dir_b, url_b) = bucket(gapped.path(), &["replica=b", "cluster=eu"]);
+    let store_a = start("store", &["--bucket".into(), url_a], vec![dir_a]);
+    let store_b = start("store", &["--bucket".into(), url_b], vec![dir_b]);
+    let q = querier(&[&store_a, &store_b], &["--query.replica-label", "replica"]);
+    let prom = start_prometheus();
+
+    // Deduplicated: one series per HA pair, equal to the single Prometheus holding the data.
+    same_as_prometheus(&q.server, &prom);
+
+    // dedup=false: both replicas, b missing its gap.
+    replica_b_lacks_the_gap(&q.server);
+    let labels = |extra: &str| ok_json(&q.server, &format!("/api/v1/labels{extra}"))["data"].clone();
+    assert!(!labels("").as_array().unwrap().iter().any(|l| l == "replica"));
+    assert!(labels("?dedup=false").as_array().unwrap().iter().any(|l| l == "replica"));
+    assert_eq!(ok_json(&q.server, "/api/v1/label/replica/values?dedup=false")["data"], serde_json::json!(["a", "b"]));
+    let series = |extra: &str| {
+        ok_json(&q.server, &format!("/api/v1/series?match[]=http_requests_total{extra}"))["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(series("&dedup=false"), 2 * series(""));
+    // replicaLabels[] overrides the flag: deduplicating by another label keeps both replicas.
+    assert_eq!(series("&replicaLabels[]=cluster"), 2 * series(""));
+
+    // Queriers of queriers: one querier per replica, a top querier deduplicating over both.
+    let qa = querier(&[&store_a], &[]);
+    let qb = querier(&[&store_b], &[]);
+    let top = querier(&[&qa, &qb], &["--query.replica-label", "replica"]);
+    for &query in COMPARED {
+        for path in paths(query) {
+            assert_same_result(query, &path, &normalize(&top.server.get(&path).1), &normalize(&q.server.get(&path).1));
+        }
+    }
+    assert_eq!(
+        ok_json(&top.server, "/api/v1/series?match[]=http_requests_total&dedup=false"),
+        ok_json(&q.server, "/api/v1/series?match[]=http_requests_total&dedup=false")
+    );
+
+    // Replica b goes away: WARN answers from replica a (still the whole truth) with a warning;
+    // ABORT (partial_response=false) fails.
+    drop(store_b);
+    let path = format!("/api/v1/query_range?query={}&start=1700000015&end=1700014410&step=60", enc("rate(http_requests_total[5m])"));
+    for server in [&q.server, &top.server] {
+        let (code, body) = server.get(&path);
+        assert_eq!(code, 200, "{body}");
+        let j: Json = serde_json::from_str(&body).unwrap();
+        assert!(!j["warnings"].as_array().unwrap().is_empty(), "{body}");
+        assert_same_result("rate", &path, &without_label(normalize(&body), "cluster"), &normalize(&prom.get(&path).1));
+        let (code, body) = server.get(&format!("{path}&partial_response=false"));
+        assert!(code >= 400, "{code} {body}");
+        let j: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(j["status"], "error", "{body}");
+    }
+}
+
+#[test]
+fn embedded_bucket_holding_both_replicas_dedups_like_one_prometheus() {
+    let gapped = tempfile::tempdir().unwrap();
+    promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t)), gapped.path());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    promlake_ok(&["tools", "import", "--bucket", &url, "--label", "replica=a", tiny_blocks().to_str().unwrap()], &[]);
+    promlake_ok(&["tools", "import", "--bucket", &url, "--label", "replica=b", gapped.path().to_str().unwrap()], &[]);
+    let q = start("query", &["--bucket".into(), url, "--query.replica-label".into(), "replica".into()], vec![dir]);
+    let prom = start_prometheus();
+    same_as_prometheus(&q.server, &prom);
+    replica_b_lacks_the_gap(&q.server);
+    let n = |extra: &str| {
+        ok_json(&q.server, &format!("/api/v1/series?match[]=node_temperature_celsius{extra}"))["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(n("&dedup=false"), 2 * n(""));
+}
+
+#[test]
+fn flags_are_validated() {
+    let out = promlake(&["query"], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--endpoint") && err.contains("--bucket"), "{err}");
+    let out = promlake(&["query", "--endpoint", "no-port"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"no-port\": expected HOST:PORT"));
+    let out = promlake(&["query", "--endpoint", "dnssrv+_grpc._tcp.x:1"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported discovery \"dnssrv\""));
+}
+
+#[test]
+fn bad_dedup_parameter_is_bad_data() {
+    let (dir, url) = bucket(&tiny_blocks(), &[]);
+    let q = start("query", &["--bucket".into(), url], vec![dir]);
+    let (code, body) = q.server.get("/api/v1/query?query=up&dedup=maybe");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("invalid parameter \\\"dedup\\\""), "{body}");
+    let (code, body) = q.server.get("/api/v1/labels?partial_response=x");
+    assert_eq!(code, 400, "{body}");
+}
