@@ -36,7 +36,12 @@ pub struct QueryArgs {
     #[arg(long = "endpoint", env = "PROMLAKE_ENDPOINT", value_name = "HOST:PORT", value_delimiter = ',')]
     endpoints: Vec<String>,
     /// Label that tells HA replicas apart; series differing only in replica labels are deduplicated (repeatable).
-    #[arg(long = "query.replica-label", env = "PROMLAKE_QUERY_REPLICA_LABEL", value_name = "LABEL", value_delimiter = ',')]
+    #[arg(
+        long = "query.replica-label",
+        env = "PROMLAKE_QUERY_REPLICA_LABEL",
+        value_name = "LABEL",
+        value_delimiter = ','
+    )]
     replica_labels: Vec<String>,
     /// Answer with partial data and warnings when an endpoint fails or times out (the default when a request has no partial_response parameter); false: fail the request.
     #[arg(long = "query.partial-response", env = "PROMLAKE_QUERY_PARTIAL_RESPONSE", value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
@@ -98,10 +103,10 @@ impl QueryArgs {
         if let Some(bad) = self.replica_labels.iter().find(|l| l.is_empty() || l.contains(['=', '{', '"'])) {
             bail!("--query.replica-label {bad:?} is not a label name");
         }
-        let specs =
-            self.endpoints.iter().map(|e| EndpointSpec::parse(e)).collect::<Result<Vec<_>, _>>()?;
+        let specs = self.endpoints.iter().map(|e| EndpointSpec::parse(e)).collect::<Result<Vec<_>, _>>()?;
         let b = &self.bucket;
-        let has_bucket = b.bucket.is_some() || b.objstore_config.is_some() || b.objstore_config_file.is_some();
+        let has_bucket =
+            b.bucket.is_some() || b.objstore_config.is_some() || b.objstore_config_file.is_some();
         if specs.is_empty() && !has_bucket {
             bail!("nothing to query: pass --endpoint HOST:PORT (repeatable) and/or --bucket URL");
         }
@@ -151,7 +156,11 @@ impl QueryArgs {
 
         let mut sets: Vec<Arc<dyn MemberSet>> = Vec::new();
         let endpoint_set = (!cfg.specs.is_empty()).then(|| {
-            Arc::new(EndpointSet::new(cfg.specs.clone(), Arc::new(StoreConnector::default()), cfg.endpoints.clone()))
+            Arc::new(EndpointSet::new(
+                cfg.specs.clone(),
+                Arc::new(StoreConnector::default()),
+                cfg.endpoints.clone(),
+            ))
         });
         if let Some(set) = &endpoint_set {
             // The first round before serving, so that the first queries see the endpoints.
@@ -173,7 +182,10 @@ impl QueryArgs {
                 };
                 let source = Arc::new(BucketSource::open(bucket).await.context("loading the bucket")?);
                 tracing::info!(blocks = source.block_ids().await.len(), "bucket loaded; ready");
-                sets.push(Arc::new(StaticMembers(vec![("bucket".into(), source.clone() as Arc<dyn SeriesSource>)])));
+                sets.push(Arc::new(StaticMembers(vec![(
+                    "bucket".into(),
+                    source.clone() as Arc<dyn SeriesSource>,
+                )])));
                 let fanout = Fanout::new(Arc::new(Members(sets)), fanout_opts);
                 state.set_view(fanout.clone());
                 let _ = grpc_tx.send(fanout);

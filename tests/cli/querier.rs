@@ -13,6 +13,9 @@ use std::process::{Command, Stdio};
 const GAP_START: i64 = 1_700_003_600_000;
 const GAP_END: i64 = 1_700_005_400_000;
 
+/// The subcommand serving a bucket over StoreAPI.
+const STORE: &str = "query";
+
 /// A server with its gRPC port.
 struct Grpc {
     server: Server,
@@ -46,7 +49,12 @@ fn openmetrics(skip: impl Fn(i64) -> bool) -> String {
             None => (labels, ""),
         };
         let name = name.trim_start_matches("__name__=\"").trim_end_matches('"');
-        out.push_str(&format!("{name}{{{}}} {value} {}.{:03}\n", others.replace(", ", ","), ts / 1000, ts % 1000));
+        out.push_str(&format!(
+            "{name}{{{}}} {value} {}.{:03}\n",
+            others.replace(", ", ","),
+            ts / 1000,
+            ts % 1000
+        ));
     }
     out.push_str("# EOF\n");
     out
@@ -72,7 +80,12 @@ fn start(subcommand: &str, args: &[String], dirs: Vec<tempfile::TempDir>) -> Grp
     let child = Command::new(env!("CARGO_BIN_EXE_promlake"))
         .arg(subcommand)
         .args(args)
-        .args(["--http-address", &format!("127.0.0.1:{port}"), "--grpc-address", &format!("127.0.0.1:{grpc}")])
+        .args([
+            "--http-address",
+            &format!("127.0.0.1:{port}"),
+            "--grpc-address",
+            &format!("127.0.0.1:{grpc}"),
+        ])
         .env("PROMLAKE_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -114,17 +127,16 @@ fn paths(query: &str) -> Vec<String> {
 
 /// A result without label `name` in its series (Prometheus has no external labels).
 fn without_label(n: Normalized, name: &str) -> Normalized {
-    let series = n
-        .1
-        .into_iter()
-        .map(|(k, v)| match serde_json::from_str::<Json>(&k) {
-            Ok(Json::Object(mut m)) => {
-                m.remove(name);
-                (Json::Object(m).to_string(), v)
-            }
-            _ => (k, v),
-        })
-        .collect();
+    let series =
+        n.1.into_iter()
+            .map(|(k, v)| match serde_json::from_str::<Json>(&k) {
+                Ok(Json::Object(mut m)) => {
+                    m.remove(name);
+                    (Json::Object(m).to_string(), v)
+                }
+                _ => (k, v),
+            })
+            .collect();
     (n.0, series)
 }
 
@@ -146,7 +158,10 @@ fn same_as_prometheus(q: &Server, prom: &Server) {
 fn replica_b_lacks_the_gap(q: &Server) {
     let counts = ok_json(
         q,
-        &format!("/api/v1/query?query={}&time=1700014401&dedup=false", enc("count_over_time(http_requests_total[5h])")),
+        &format!(
+            "/api/v1/query?query={}&time=1700014401&dedup=false",
+            enc("count_over_time(http_requests_total[5h])")
+        ),
     );
     let result = counts["data"]["result"].as_array().unwrap();
     let per_replica = |r: &str| -> Vec<f64> {
@@ -178,8 +193,8 @@ fn ha_pair_dedup_partial_response_and_federation() {
     promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t)), gapped.path());
     let (dir_a, url_a) = bucket(&tiny_blocks(), &["replica=a", "cluster=eu"]);
     let (dir_b, url_b) = bucket(gapped.path(), &["replica=b", "cluster=eu"]);
-    let store_a = start("store", &["--bucket".into(), url_a], vec![dir_a]);
-    let store_b = start("store", &["--bucket".into(), url_b], vec![dir_b]);
+    let store_a = start(STORE, &["--bucket".into(), url_a], vec![dir_a]);
+    let store_b = start(STORE, &["--bucket".into(), url_b], vec![dir_b]);
     let q = querier(&[&store_a, &store_b], &["--query.replica-label", "replica"]);
     let prom = start_prometheus();
 
@@ -191,7 +206,10 @@ fn ha_pair_dedup_partial_response_and_federation() {
     let labels = |extra: &str| ok_json(&q.server, &format!("/api/v1/labels{extra}"))["data"].clone();
     assert!(!labels("").as_array().unwrap().iter().any(|l| l == "replica"));
     assert!(labels("?dedup=false").as_array().unwrap().iter().any(|l| l == "replica"));
-    assert_eq!(ok_json(&q.server, "/api/v1/label/replica/values?dedup=false")["data"], serde_json::json!(["a", "b"]));
+    assert_eq!(
+        ok_json(&q.server, "/api/v1/label/replica/values?dedup=false")["data"],
+        serde_json::json!(["a", "b"])
+    );
     let series = |extra: &str| {
         ok_json(&q.server, &format!("/api/v1/series?match[]=http_requests_total{extra}"))["data"]
             .as_array()
@@ -208,7 +226,12 @@ fn ha_pair_dedup_partial_response_and_federation() {
     let top = querier(&[&qa, &qb], &["--query.replica-label", "replica"]);
     for &query in COMPARED {
         for path in paths(query) {
-            assert_same_result(query, &path, &normalize(&top.server.get(&path).1), &normalize(&q.server.get(&path).1));
+            assert_same_result(
+                query,
+                &path,
+                &normalize(&top.server.get(&path).1),
+                &normalize(&q.server.get(&path).1),
+            );
         }
     }
     assert_eq!(
@@ -219,13 +242,21 @@ fn ha_pair_dedup_partial_response_and_federation() {
     // Replica b goes away: WARN answers from replica a (still the whole truth) with a warning;
     // ABORT (partial_response=false) fails.
     drop(store_b);
-    let path = format!("/api/v1/query_range?query={}&start=1700000015&end=1700014410&step=60", enc("rate(http_requests_total[5m])"));
+    let path = format!(
+        "/api/v1/query_range?query={}&start=1700000015&end=1700014410&step=60",
+        enc("rate(http_requests_total[5m])")
+    );
     for server in [&q.server, &top.server] {
         let (code, body) = server.get(&path);
         assert_eq!(code, 200, "{body}");
         let j: Json = serde_json::from_str(&body).unwrap();
         assert!(!j["warnings"].as_array().unwrap().is_empty(), "{body}");
-        assert_same_result("rate", &path, &without_label(normalize(&body), "cluster"), &normalize(&prom.get(&path).1));
+        assert_same_result(
+            "rate",
+            &path,
+            &without_label(normalize(&body), "cluster"),
+            &normalize(&prom.get(&path).1),
+        );
         let (code, body) = server.get(&format!("{path}&partial_response=false"));
         assert!(code >= 400, "{code} {body}");
         let j: Json = serde_json::from_str(&body).unwrap();
@@ -239,9 +270,19 @@ fn embedded_bucket_holding_both_replicas_dedups_like_one_prometheus() {
     promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t)), gapped.path());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
-    promlake_ok(&["tools", "import", "--bucket", &url, "--label", "replica=a", tiny_blocks().to_str().unwrap()], &[]);
-    promlake_ok(&["tools", "import", "--bucket", &url, "--label", "replica=b", gapped.path().to_str().unwrap()], &[]);
-    let q = start("query", &["--bucket".into(), url, "--query.replica-label".into(), "replica".into()], vec![dir]);
+    promlake_ok(
+        &["tools", "import", "--bucket", &url, "--label", "replica=a", tiny_blocks().to_str().unwrap()],
+        &[],
+    );
+    promlake_ok(
+        &["tools", "import", "--bucket", &url, "--label", "replica=b", gapped.path().to_str().unwrap()],
+        &[],
+    );
+    let q = start(
+        "query",
+        &["--bucket".into(), url, "--query.replica-label".into(), "replica".into()],
+        vec![dir],
+    );
     let prom = start_prometheus();
     same_as_prometheus(&q.server, &prom);
     replica_b_lacks_the_gap(&q.server);

@@ -14,8 +14,8 @@
 
 pub mod discovery;
 pub mod endpoints;
-pub mod store_endpoint;
 mod merge;
+pub mod store_endpoint;
 #[cfg(test)]
 mod tests;
 
@@ -171,24 +171,9 @@ impl Fanout {
         self.set.members(&ctx)
     }
 
-    /// Every healthy member's external label sets, deduplicated (what a querier advertises in
-    /// its own Info).
-    pub fn label_sets(&self) -> Vec<Labels> {
-        let mut out: Vec<Labels> = Vec::new();
-        for m in self.members().into_iter().filter(|m| m.source.is_some()) {
-            for set in m.label_sets {
-                if !out.contains(&set) {
-                    out.push(set);
-                }
-            }
-        }
-        out.sort_by(|a, b| a.block_order(b));
-        out
-    }
-
     /// Handles a member failure by the strategy: a warning (Ok) or the error.
     fn failed(&self, sink: Option<&Warnings>, member: &str, reason: &str) -> Result<()> {
-        let msg = format!("{member}: {reason}");
+        let msg = if reason.starts_with(member) { reason.to_string() } else { format!("{member}: {reason}") };
         match self.opts.partial_response {
             PartialResponse::Warn => {
                 tracing::warn!(member, reason, "partial response");
@@ -328,5 +313,22 @@ impl SeriesSource for Fanout {
 
     fn external_labels(&self) -> &Labels {
         &self.empty
+    }
+
+    /// Every healthy member's external label sets, deduplicated (what a querier advertises in
+    /// its own Info, so the querier above can prune it).
+    async fn label_sets(&self) -> Vec<Labels> {
+        let mut out: Vec<Labels> = Vec::new();
+        for m in self.members() {
+            let Some(src) = &m.source else { continue };
+            let sets = if m.label_sets.is_empty() { src.label_sets().await } else { m.label_sets };
+            for set in sets {
+                if !out.contains(&set) {
+                    out.push(set);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.block_order(b));
+        out
     }
 }

@@ -1,9 +1,10 @@
 //! StoreAPI endpoints as fan-out members: the [`Connector`] of `promlake query`.
 //!
 //! Each endpoint is one lazily connected [`StoreClient`]; per query it is wrapped with the
-//! request's partial-response strategy (sent on the wire, so a querier endpoint applies it to
-//! its own stores) and warnings sink (label calls' warnings; Series warnings frames go to the
-//! select request's sink). Under ABORT a label call that came back with warnings fails.
+//! request's partial-response strategy (sent on the wire) and warnings sink (label calls'
+//! warnings; Series warnings frames go to the select request's sink). Under ABORT an answer
+//! that came back with warnings fails, as in Thanos's proxy: a querier endpoint reports its own
+//! failed stores as warnings.
 
 use super::endpoints::{Connector, Endpoint, EndpointInfo};
 use super::{MemberContext, PartialResponse};
@@ -38,7 +39,10 @@ impl Endpoint for StoreEndpoint {
     async fn info(&self) -> Result<EndpointInfo> {
         let i = self.client.info().await?;
         if !i.store_api {
-            return Err(Error::Unavailable(format!("{} does not serve the StoreAPI", self.client.endpoint())));
+            return Err(Error::Unavailable(format!(
+                "{} does not serve the StoreAPI",
+                self.client.endpoint()
+            )));
         }
         Ok(EndpointInfo { label_sets: i.label_sets, min_time: i.min_time, max_time: i.max_time })
     }
@@ -82,7 +86,17 @@ impl RequestView {
 impl SeriesSource for RequestView {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
         let opts = SeriesOptions { partial_response: Some(self.strategy), ..Default::default() };
-        self.client.select_with(req, &opts).await
+        // The client reads every frame before it returns, so the warnings are known here.
+        let sink = Warnings::default();
+        let mut own = req.clone();
+        own.warnings = sink.clone();
+        let stream = self.client.select_with(&own, &opts).await?;
+        let warnings = sink.get();
+        if self.strategy == PartialResponseStrategy::Abort && !warnings.is_empty() {
+            return Err(Error::Unavailable(format!("{}: {}", self.client.endpoint(), warnings.join("; "))));
+        }
+        warnings.into_iter().for_each(|w| req.warnings.push(w));
+        Ok(stream)
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

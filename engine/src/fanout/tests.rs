@@ -103,7 +103,7 @@ async fn merges_members_in_label_order() -> Result<()> {
         ]
     );
     assert_eq!(fan.label_values("site", &[]).await?, ["eu", "us"]);
-    assert_eq!(fan.label_sets(), [l(&[("site", "eu")]), l(&[("site", "us")])]);
+    assert_eq!(fan.label_sets().await, [l(&[("site", "eu")]), l(&[("site", "us")])]);
     assert_eq!(fan.time_range(), (0, 200));
     Ok(())
 }
@@ -207,7 +207,7 @@ async fn unhealthy_endpoints_warn_until_the_unhealthy_timeout() -> Result<()> {
     let req = SelectRequest::all();
     assert_eq!(select(&fan, &req).await?.len(), 3);
     assert_eq!(req.warnings.get(), ["gone:1: endpoint unhealthy: no such host gone:1"]);
-    assert_eq!(fan.label_sets(), [l(&[("site", "eu")]), l(&[("site", "us")])]);
+    assert_eq!(fan.label_sets().await, [l(&[("site", "eu")]), l(&[("site", "us")])]);
 
     eu.fail.store(true, Ordering::SeqCst);
     set.refresh().await;
