@@ -1,7 +1,8 @@
 //! `promlake query` as Thanos's global querier: two `promlake store` processes holding an HA
-//! pair (the same Prometheus 2.42 blocks imported with `replica=a` and, with a 30-minute gap,
-//! `replica=b`), a querier over both, queriers of queriers, and a real Prometheus 2.42 over the
-//! original blocks as the truth.
+//! pair (Prometheus 2.42 blocks imported with `replica=a`, and the same samples scraped 3s
+//! later with a 30-minute gap, written by promtool, with `replica=b`), a querier over both,
+//! queriers of queriers, and a real Prometheus 2.42 over the original blocks as the truth: the
+//! penalty merge stays on replica a, so the deduplicated answer is exactly Prometheus's.
 
 use crate::harness::*;
 use crate::query::{Normalized, Server, assert_same_result, enc, normalize, start_prometheus};
@@ -28,8 +29,14 @@ impl Grpc {
     }
 }
 
-/// The golden dump of the tiny blocks as OpenMetrics text, without samples `skip` rejects.
-fn openmetrics(skip: impl Fn(i64) -> bool) -> String {
+/// Replica b scrapes 3s after replica a (a different scrape phase). Under Thanos's initial
+/// penalty of 5s; with a larger phase the merge takes replica b's first sample too (see the
+/// dedup unit test `phase_beyond_the_initial_penalty_takes_one_sample_of_the_other`).
+const PHASE_MS: i64 = 3_000;
+
+/// The golden dump of the tiny blocks as OpenMetrics text, without samples `skip` rejects,
+/// every timestamp moved by `shift` ms.
+fn openmetrics(skip: impl Fn(i64) -> bool, shift: i64) -> String {
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(tiny_blocks().join("promtool-dump.txt.gz")).unwrap())
         .read_to_string(&mut text)
@@ -43,6 +50,7 @@ fn openmetrics(skip: impl Fn(i64) -> bool) -> String {
         if skip(ts) {
             continue;
         }
+        let ts = ts + shift;
         let labels = labels.trim_start_matches('{');
         let (name, others) = match labels.split_once(", ") {
             Some((n, o)) => (n, o),
@@ -159,7 +167,7 @@ fn replica_b_lacks_the_gap(q: &Server) {
     let counts = ok_json(
         q,
         &format!(
-            "/api/v1/query?query={}&time=1700014401&dedup=false",
+            "/api/v1/query?query={}&time=1700014500&dedup=false",
             enc("count_over_time(http_requests_total[5h])")
         ),
     );
@@ -188,9 +196,9 @@ fn ok_json(s: &Server, path: &str) -> Json {
 
 #[test]
 fn ha_pair_dedup_partial_response_and_federation() {
-    // Replica b: the same data with a 30-minute gap, written by promtool.
+    // Replica b: the same data 3s later, with a 30-minute gap, written by promtool.
     let gapped = tempfile::tempdir().unwrap();
-    promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t)), gapped.path());
+    promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t), PHASE_MS), gapped.path());
     let (dir_a, url_a) = bucket(&tiny_blocks(), &["replica=a", "cluster=eu"]);
     let (dir_b, url_b) = bucket(gapped.path(), &["replica=b", "cluster=eu"]);
     let store_a = start(STORE, &["--bucket".into(), url_a], vec![dir_a]);
@@ -267,7 +275,7 @@ fn ha_pair_dedup_partial_response_and_federation() {
 #[test]
 fn embedded_bucket_holding_both_replicas_dedups_like_one_prometheus() {
     let gapped = tempfile::tempdir().unwrap();
-    promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t)), gapped.path());
+    promtool_create_blocks(&openmetrics(|t| (GAP_START..GAP_END).contains(&t), PHASE_MS), gapped.path());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
     promlake_ok(

@@ -34,6 +34,15 @@ fn different_phases_stay_on_one_replica() {
 }
 
 #[test]
+fn phase_beyond_the_initial_penalty_takes_one_sample_of_the_other() {
+    // 60s scrapes, b 15s behind a: after a's first sample b is sought past 5s only, and b's
+    // sample at 15s comes before a's at 60s; from then on the penalty is 2×15s and more.
+    let a = (ms(&[0, 60, 120, 180]), vec![1.0, 2.0, 3.0, 4.0]);
+    let b = (ms(&[15, 75, 135, 195]), vec![9.0; 4]);
+    assert_eq!(merge(&[a, b], false), (ms(&[0, 15, 60, 120, 180]), vec![1.0, 9.0, 2.0, 3.0, 4.0]));
+}
+
+#[test]
 fn gap_in_one_replica_switches_after_the_penalty() {
     // a: 0 15 30 . . . . . 120 135 150;  b: 5 20 35 50 65 ... 155 (every 15s).
     let a = (ms(&[0, 15, 30, 120, 135, 150]), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
