@@ -5,6 +5,7 @@ mod commands;
 mod flags;
 mod grpc;
 mod http;
+mod probes;
 
 use clap::Parser;
 

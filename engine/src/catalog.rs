@@ -255,7 +255,7 @@ impl SeriesSource for BucketSource {
                 sets.push(ext.clone());
             }
         }
-        sets.sort_by_cached_key(Labels::to_string);
+        sets.sort_by(crate::storeapi::compare_labels);
         sets
     }
 

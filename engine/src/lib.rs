@@ -13,7 +13,8 @@
 //! [`BucketConfig`] (blocks in object storage, opened from a URL or a Thanos objstore YAML),
 //! [`parquet::ParquetBlockWriter`] / [`parquet::ParquetBlock`] (format version 1, DESIGN.md §3)
 //! and [`convert::import_blocks`] (native → Parquet), [`catalog::BucketSource`] (all blocks of a
-//! bucket as one source) and [`promql::Engine`] (PromQL over any source; conformance is run
+//! bucket as one source), [`storeapi`] (Thanos's StoreAPI: a gRPC server over any source and a
+//! client that is a source) and [`promql::Engine`] (PromQL over any source; conformance is run
 //! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`).
 
 pub mod bucket;

@@ -7,6 +7,8 @@
 mod promqltest;
 #[path = "engine/storeapi.rs"]
 mod storeapi;
+#[path = "engine/storeapi_acceptance.rs"]
+mod storeapi_acceptance;
 
 use futures::StreamExt;
 use object_store::memory::InMemory;

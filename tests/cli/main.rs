@@ -10,3 +10,4 @@ mod python;
 mod querier;
 mod query;
 mod s3;
+mod store;

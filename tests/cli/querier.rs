@@ -15,7 +15,7 @@ const GAP_START: i64 = 1_700_003_600_000;
 const GAP_END: i64 = 1_700_005_400_000;
 
 /// The subcommand serving a bucket over StoreAPI.
-const STORE: &str = "query";
+const STORE: &str = "store";
 
 /// A server with its gRPC port.
 struct Grpc {

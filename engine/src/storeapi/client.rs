@@ -40,7 +40,8 @@ pub struct ClientOptions {
     /// Partial-response strategy of requests made through the [`SeriesSource`] methods: under
     /// WARN a querier endpoint answers what it has plus warnings when its own stores fail.
     pub partial_response: PartialResponseStrategy,
-    /// Deadline of each call, sent as `grpc-timeout` (Thanos's `--store.response-timeout`).
+    /// Deadline of each call (Thanos's `--store.response-timeout`): sent as `grpc-timeout` and
+    /// enforced here too, over a whole Series stream; `DeadlineExceeded` when it passes.
     pub timeout: Option<Duration>,
     /// How long to wait for the TCP connection.
     pub connect_timeout: Duration,
@@ -144,8 +145,28 @@ impl StoreClient {
         req
     }
 
+    /// Runs a call under [`ClientOptions::timeout`]: `DeadlineExceeded` when it passes.
+    async fn deadline<T>(&self, what: &str, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match self.opts.timeout {
+            Some(t) => tokio::time::timeout(t, call).await.map_err(|_| Error::Remote {
+                endpoint: self.endpoint.clone(),
+                code: tonic::Code::DeadlineExceeded,
+                message: format!("{what} did not finish within {t:?}"),
+            })?,
+            None => call.await,
+        }
+    }
+
     fn remote(&self, s: tonic::Status) -> Error {
-        Error::Remote { endpoint: self.endpoint.clone(), code: s.code(), message: s.message().to_string() }
+        // A tonic server enforcing our grpc-timeout answers Cancelled "Timeout expired" where
+        // a Go server answers DeadlineExceeded.
+        let code = match s.code() {
+            tonic::Code::Cancelled if self.opts.timeout.is_some() && s.message() == "Timeout expired" => {
+                tonic::Code::DeadlineExceeded
+            }
+            code => code,
+        };
+        Error::Remote { endpoint: self.endpoint.clone(), code, message: s.message().to_string() }
     }
 
     fn store(&self) -> GrpcStore<Channel> {
@@ -155,6 +176,10 @@ impl StoreClient {
     /// Asks the endpoint what it serves (`thanos.info.Info`, falling back to the old
     /// `thanos.Store/Info` for endpoints older than the Info API) and remembers the answer.
     pub async fn info(&self) -> Result<EndpointInfo> {
+        self.deadline("Info", self.fetch_info()).await
+    }
+
+    async fn fetch_info(&self) -> Result<EndpointInfo> {
         let mut info_client =
             InfoClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let info = match info_client.info(self.request(pb::info::InfoRequest {})).await {
@@ -223,24 +248,29 @@ impl StoreClient {
             limit: opts.limit,
             ..Default::default()
         };
-        let mut frames = self.series(sreq).await?;
-        // Collect still encoded; consecutive frames with one label set are one series.
-        let mut series: Vec<(Labels, Vec<pb::AggrChunk>)> = Vec::new();
-        while let Some(frame) = frames.message().await.map_err(|s| self.remote(s))? {
-            let mut add = |s: pb::Series| {
-                let labels = labels_from_proto(&s.labels);
-                match series.last_mut() {
-                    Some(last) if last.0 == labels => last.1.extend(s.chunks),
-                    _ => series.push((labels, s.chunks)),
+        let collect = async {
+            let mut frames = self.series(sreq).await?;
+            // Collect still encoded; consecutive frames with one label set are one series.
+            let mut series: Vec<(Labels, Vec<pb::AggrChunk>)> = Vec::new();
+            while let Some(frame) = frames.message().await.map_err(|s| self.remote(s))? {
+                let mut add = |s: pb::Series| {
+                    let labels = labels_from_proto(&s.labels);
+                    match series.last_mut() {
+                        Some(last) if last.0 == labels => last.1.extend(s.chunks),
+                        _ => series.push((labels, s.chunks)),
+                    }
+                };
+                match frame.result {
+                    Some(series_response::Result::Series(s)) => add(s),
+                    Some(series_response::Result::Batch(b)) => b.series.into_iter().for_each(add),
+                    Some(series_response::Result::Warning(w)) => req.warnings.push(w),
+                    Some(series_response::Result::Hints(_)) | None => {}
                 }
-            };
-            match frame.result {
-                Some(series_response::Result::Series(s)) => add(s),
-                Some(series_response::Result::Batch(b)) => b.series.into_iter().for_each(add),
-                Some(series_response::Result::Warning(w)) => req.warnings.push(w),
-                Some(series_response::Result::Hints(_)) | None => {}
             }
-        }
+            Ok::<_, Error>(series)
+        };
+        // The deadline covers the whole stream, not only its start.
+        let mut series = self.deadline("Series", collect).await?;
         // Prometheus order → the engine's block order (they differ for label names sorting
         // before `__name__`); stable, so split series stay in order.
         if !series.windows(2).all(|w| w[0].0.block_order(&w[1].0).is_le()) {
@@ -270,7 +300,8 @@ impl StoreClient {
             matchers: matchers_to_proto(matchers),
             ..Default::default()
         };
-        let r = self.store().label_names(self.request(req)).await.map_err(|s| self.remote(s))?.into_inner();
+        let call = async { self.store().label_names(self.request(req)).await.map_err(|s| self.remote(s)) };
+        let r = self.deadline("LabelNames", call).await?.into_inner();
         Ok((r.names, r.warnings))
     }
 
@@ -292,7 +323,8 @@ impl StoreClient {
             matchers: matchers_to_proto(matchers),
             ..Default::default()
         };
-        let r = self.store().label_values(self.request(req)).await.map_err(|s| self.remote(s))?.into_inner();
+        let call = async { self.store().label_values(self.request(req)).await.map_err(|s| self.remote(s)) };
+        let r = self.deadline("LabelValues", call).await?.into_inner();
         Ok((r.values, r.warnings))
     }
 }

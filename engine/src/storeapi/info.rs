@@ -34,7 +34,7 @@ impl Info for InfoService {
             store: Some(StoreInfo {
                 min_time,
                 max_time,
-                supports_sharding: false,
+                supports_sharding: true,
                 supports_without_replica_labels: true,
                 tsdb_infos: Vec::new(),
                 supports_projections: false,

@@ -16,7 +16,7 @@
 //! [`routes`] builds the two services so a binary can add more (Flight SQL) on the same port;
 //! [`serve`] runs them on a listener. Helpers: `matchers.rs` (labels and matchers ↔ wire,
 //! Prometheus label order), `chunks.rs` (samples ↔ XOR `AggrChunk`s, xxhash64 chunk hashes),
-//! `metrics.rs` (counters for `/metrics`).
+//! `metrics.rs` (counters for `/metrics`), `shard.rs` (vertical sharding).
 
 mod chunks;
 mod client;
@@ -24,14 +24,16 @@ mod info;
 mod matchers;
 mod metrics;
 mod server;
+mod shard;
 
 pub use chunks::{MAX_CHUNK_SAMPLES, chunk_hash, decode_chunk_into, encode_chunks};
-pub use client::{ClientOptions, EndpointInfo, SeriesOptions, StoreClient};
+pub use client::{ClientOptions, EndpointInfo, OPEN_END, OPEN_START, SeriesOptions, StoreClient};
 pub use matchers::{
     compare_labels, labels_from_proto, labels_to_proto, matchers_from_proto, matchers_to_proto,
 };
 pub use metrics::StoreMetrics;
 pub use promlake_proto::thanos::PartialResponseStrategy;
+pub use shard::in_shard;
 
 use crate::{Error, SeriesSource};
 use promlake_proto::thanos::StoreType;

@@ -10,6 +10,7 @@
 
 use super::chunks::encode_chunks;
 use super::matchers::{compare_labels, labels_to_proto, matchers_from_proto, strip_labels};
+use super::shard::in_shard;
 use super::{StoreServerOptions, status_of};
 use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, Warnings};
 use crate::{Error, Labels, Matcher};
@@ -38,6 +39,8 @@ struct Encoded {
     labels: Labels,
     chunks: Vec<pb::AggrChunk>,
     samples: u64,
+    /// Several series were merged into this one.
+    merged: bool,
 }
 
 impl StoreService {
@@ -91,10 +94,13 @@ impl StoreService {
         let mut add = |labels: &Labels, ts: &[i64], vals: &[f64]| -> Result<(), Status> {
             let mut labels = if ext.is_empty() { labels.clone() } else { labels.merged(&ext) };
             labels = strip_labels(&labels, &req.without_replica_labels, &ext_names);
+            if !in_shard(&labels, req.shard_info.as_ref()) {
+                return Ok(());
+            }
             let chunks = if req.skip_chunks { Vec::new() } else { encode_chunks(ts, vals) };
             let samples = if req.skip_chunks { 0 } else { ts.len() as u64 };
             total_samples += samples;
-            out.push(Encoded { labels, chunks, samples });
+            out.push(Encoded { labels, chunks, samples, merged: false });
             if check_early {
                 self.check_limits(out.len() as u64, total_samples)?;
             }
@@ -115,8 +121,9 @@ impl StoreService {
             }
         }
         out.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+        let mut out = merge_equal(out);
         if req.limit > 0 {
-            truncate_series(&mut out, req.limit as usize);
+            out.truncate(req.limit as usize);
             let samples = out.iter().map(|s| s.samples).sum();
             self.check_limits(out.len() as u64, samples)?;
         }
@@ -222,20 +229,39 @@ fn for_each_series(
     Ok(())
 }
 
-/// Keeps the first `limit` distinct label sets (frames of one series stay together).
-fn truncate_series(out: &mut Vec<Encoded>, limit: usize) {
-    let mut distinct = 0;
-    let mut keep = out.len();
-    for (i, s) in out.iter().enumerate() {
-        if i == 0 || out.get(i - 1).is_some_and(|p| p.labels != s.labels) {
-            distinct += 1;
-            if distinct > limit {
-                keep = i;
-                break;
+/// Merges neighbours with one label set (the same series from several blocks, or replicas
+/// once `without_replica_labels` removed what told them apart) into one series: chunks in
+/// time order, identical chunks (same range and hash) once, as Thanos's response heap does.
+fn merge_equal(sorted: Vec<Encoded>) -> Vec<Encoded> {
+    let mut out: Vec<Encoded> = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match out.last_mut() {
+            Some(last) if last.labels == s.labels => {
+                last.chunks.extend(s.chunks);
+                last.samples += s.samples;
+                last.merged = true;
             }
+            _ => out.push(s),
         }
     }
-    out.truncate(keep);
+    for s in out.iter_mut().filter(|s| s.merged) {
+        s.chunks.sort_by_key(|c| (c.min_time, c.max_time));
+        let before = s.chunks.len();
+        s.chunks.dedup_by(|a, b| a.min_time == b.min_time && a.max_time == b.max_time && a.raw == b.raw);
+        if s.chunks.len() < before {
+            s.samples = s.chunks.iter().map(chunk_samples).sum();
+        }
+    }
+    out
+}
+
+/// The sample count in an XOR chunk's header.
+fn chunk_samples(c: &pb::AggrChunk) -> u64 {
+    c.raw
+        .as_ref()
+        .and_then(|r| r.data.get(..2))
+        .map(|b| u64::from(u16::from_be_bytes([b[0], b[1]])))
+        .unwrap_or(0)
 }
 
 fn to_frames(out: Vec<Encoded>, batch_size: i64) -> Vec<SeriesResponse> {
@@ -316,7 +342,10 @@ impl pb::store_server::Store for StoreService {
                 BTreeSet::new()
             }
         };
-        names.extend(ext.iter().map(|l| l.name.clone()));
+        // External labels exist only on series: none without any.
+        if !names.is_empty() {
+            names.extend(ext.iter().map(|l| l.name.clone()));
+        }
         let mut names: Vec<String> = names.into_iter().filter(|n| !strip.contains(n)).collect();
         if req.limit > 0 {
             names.truncate(req.limit as usize);
@@ -344,7 +373,22 @@ impl pb::store_server::Store for StoreService {
         }
         let warnings = Warnings::default();
         let mut values = match ext.get(&req.label) {
-            Some(v) => vec![v.to_string()],
+            // An external label's value, when some series matches the other matchers.
+            Some(v) => match matchers.is_empty() {
+                true => vec![v.to_string()],
+                false => match self.source.label_names(&matchers).await {
+                    Ok(names) if !names.is_empty() => vec![v.to_string()],
+                    Ok(_) => Vec::new(),
+                    Err(e) => {
+                        fail_or_warn(
+                            e,
+                            abort(req.partial_response_disabled, req.partial_response_strategy),
+                            &warnings,
+                        )?;
+                        Vec::new()
+                    }
+                },
+            },
             None => match self.source.label_values(&req.label, &matchers).await {
                 Ok(values) => values,
                 Err(e) => {

@@ -235,6 +235,22 @@ async fn series_options_and_external_label_pruning() {
     let (frames, _, n_frames) = raw(&client, req).await;
     assert_eq!((frames.len(), n_frames), (5, 3));
 
+    // Vertical sharding: three shards partition the series.
+    assert!(client.cached_info().unwrap().supports_sharding);
+    let mut sharded = Vec::new();
+    for shard_index in 0..3 {
+        let shard_info = Some(pb::ShardInfo { shard_index, total_shards: 3, by: false, labels: vec![] });
+        let mut req = all_time();
+        req.matchers.clear();
+        req.shard_info = shard_info;
+        sharded.extend(raw(&client, req).await.0.into_iter().map(|s| labels_from_proto(&s.labels)));
+    }
+    sharded.sort_by(compare_labels);
+    let mut req = all_time();
+    req.matchers.clear();
+    let all: Vec<Labels> = raw(&client, req).await.0.iter().map(|s| labels_from_proto(&s.labels)).collect();
+    assert_eq!(sharded, all);
+
     // A matcher on an external label that does not match: empty answer, no error.
     let mut req = all_time();
     req.matchers.push(eq("cluster", "us1"));
@@ -277,11 +293,13 @@ async fn collect_with(client: &StoreClient, req: &SelectRequest, opts: &SeriesOp
 struct Flaky {
     inner: MemorySource,
     fail: bool,
+    delay_ms: u64,
 }
 
 #[async_trait]
 impl SeriesSource for Flaky {
     async fn select(&self, req: &SelectRequest) -> promlake_engine::Result<SeriesStream> {
+        tokio::time::sleep(std::time::Duration::from_millis(self.delay_ms)).await;
         if self.fail {
             return Err(Error::Remote {
                 endpoint: "downstream:10901".into(),
@@ -309,15 +327,29 @@ impl SeriesSource for Flaky {
 #[tokio::test]
 async fn warnings_partial_response_and_limits() {
     let inner = MemorySource::new(sample_series());
-    let warn =
-        start(Arc::new(Flaky { inner: inner.clone(), fail: false }), StoreServerOptions::default()).await;
+    let warn = start(
+        Arc::new(Flaky { inner: inner.clone(), fail: false, delay_ms: 0 }),
+        StoreServerOptions::default(),
+    )
+    .await;
     let client = StoreClient::connect(&warn.addr, ClientOptions::default()).await.unwrap();
     let req = SelectRequest { matchers: vec![Matcher::equal("job", "api")], ..SelectRequest::all() };
     assert_eq!(collect(&client, &req).await.len(), 3);
     assert_eq!(req.warnings.get(), ["store downstream:10901 is slow"]);
 
+    // A slow endpoint: the client's deadline covers the whole call.
+    let slow =
+        start(Arc::new(Flaky { inner: inner.clone(), fail: false, delay_ms: 3000 }), Default::default())
+            .await;
+    let opts = ClientOptions { timeout: Some(std::time::Duration::from_millis(300)), ..Default::default() };
+    let client = StoreClient::connect(&slow.addr, opts).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = collect_err(&client, &req).await;
+    assert!(err.contains("DeadlineExceeded"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
     let failing = start(
-        Arc::new(Flaky { inner: inner.clone(), fail: true }),
+        Arc::new(Flaky { inner: inner.clone(), fail: true, delay_ms: 0 }),
         StoreServerOptions { component: Component::Query, ..Default::default() },
     )
     .await;
