@@ -3,16 +3,19 @@
 
 use promlake_engine::SeriesSource;
 use promlake_engine::fanout::Fanout;
-use promlake_engine::storeapi::{self, Component, StoreServerOptions};
+use promlake_engine::storeapi::{self, Component, StoreMetrics, StoreServerOptions};
 use std::sync::Arc;
 use tonic::service::Routes;
 
 /// The services of `promlake query`: StoreAPI (`thanos.Store`) and `thanos.info.Info` over the
 /// querier's merged view, not deduplicated (Thanos queriers serve raw replicas; the querier
-/// above deduplicates), presented as component `query`.
-pub fn query_routes(fanout: Fanout) -> Routes {
+/// above deduplicates), presented as component `query`; `metrics` counts what it serves.
+pub fn query_routes(fanout: Fanout, metrics: Arc<StoreMetrics>) -> Routes {
     let source: Arc<dyn SeriesSource> = Arc::new(fanout);
-    storeapi::routes(source, StoreServerOptions { component: Component::Query, ..Default::default() })
+    storeapi::routes(
+        source,
+        StoreServerOptions { component: Component::Query, metrics, ..Default::default() },
+    )
 }
 
 /// Serves `routes` on `listener` until `shutdown` resolves.

@@ -19,6 +19,7 @@ use promlake_engine::fanout::endpoints::{EndpointSet, EndpointSetOptions};
 use promlake_engine::fanout::store_endpoint::StoreConnector;
 use promlake_engine::fanout::{Fanout, FanoutOptions, MemberSet, Members, PartialResponse, StaticMembers};
 use promlake_engine::promql::QueryOptions;
+use promlake_engine::storeapi::StoreMetrics;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +163,16 @@ impl QueryArgs {
                 cfg.endpoints.clone(),
             ))
         });
+        let store_metrics = Arc::new(StoreMetrics::default());
+        state.add_metrics({
+            let m = store_metrics.clone();
+            Arc::new(move || m.render())
+        });
         if let Some(set) = &endpoint_set {
+            state.add_metrics({
+                let set = set.clone();
+                Arc::new(move || endpoint_metrics(&set))
+            });
             // The first round before serving, so that the first queries see the endpoints.
             set.refresh().await;
             sets.push(set.clone());
@@ -206,7 +216,12 @@ impl QueryArgs {
         let grpc = async move {
             // Serve once the view exists (the bucket is loaded).
             let Ok(fanout) = grpc_rx.await else { return std::future::pending::<Result<()>>().await };
-            crate::grpc::serve(grpc_listener, crate::grpc::query_routes(fanout), shutdown_signal()).await
+            crate::grpc::serve(
+                grpc_listener,
+                crate::grpc::query_routes(fanout, store_metrics),
+                shutdown_signal(),
+            )
+            .await
         };
         let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
         tokio::select! {
@@ -216,6 +231,19 @@ impl QueryArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `promlake_query_endpoints{state}`: endpoints by health.
+fn endpoint_metrics(set: &EndpointSet) -> String {
+    let status = set.status();
+    let healthy = status.iter().filter(|s| s.last_error.is_none()).count();
+    format!(
+        "# HELP promlake_query_endpoints StoreAPI endpoints by health (Info answered on the last check or not).\n\
+         # TYPE promlake_query_endpoints gauge\n\
+         promlake_query_endpoints{{state=\"healthy\"}} {healthy}\n\
+         promlake_query_endpoints{{state=\"unhealthy\"}} {}\n",
+        status.len() - healthy
+    )
 }
 
 /// Resolves on SIGINT or SIGTERM.

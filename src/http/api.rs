@@ -38,15 +38,26 @@ fn params(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Params {
 }
 
 /// The success envelope around `data` with the request's warnings, or the error.
-fn respond(r: Result<String>, warnings: &Warnings) -> Response {
+fn respond(st: &ApiState, r: Result<String>, warnings: &Warnings) -> Response {
     match r {
-        Ok(data) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            json::success_envelope_with_warnings(&data, &warnings.get()),
-        )
-            .into_response(),
+        Ok(data) => {
+            let warnings = warnings.get();
+            if !warnings.is_empty() {
+                st.metrics.partial_response();
+            }
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                json::success_envelope_with_warnings(&data, &warnings),
+            )
+                .into_response()
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// The success envelope around `data`.
+fn ok_json(data: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json::success_envelope(&data)).into_response()
 }
 
 /// `GET|POST /api/v1/query`: `query`, `time`, `timeout`, `lookback_delta`.
@@ -57,7 +68,7 @@ pub async fn query(
     body: Bytes,
 ) -> Response {
     let w = Warnings::default();
-    respond(instant_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+    respond(&st, instant_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
 async fn instant_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -79,7 +90,7 @@ pub async fn query_range(
     body: Bytes,
 ) -> Response {
     let w = Warnings::default();
-    respond(range_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+    respond(&st, range_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
 async fn range_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -157,7 +168,7 @@ pub async fn series(
     body: Bytes,
 ) -> Response {
     let w = Warnings::default();
-    respond(find_series(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+    respond(&st, find_series(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
 async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -197,7 +208,7 @@ pub async fn labels(
     body: Bytes,
 ) -> Response {
     let w = Warnings::default();
-    respond(label_names(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+    respond(&st, label_names(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
 async fn label_names(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -222,7 +233,7 @@ pub async fn label_values(
     RawQuery(q): RawQuery,
 ) -> Response {
     let w = Warnings::default();
-    respond(values_of(&st, &name, &Params::new(None, q.as_deref()), &w).await, &w)
+    respond(&st, values_of(&st, &name, &Params::new(None, q.as_deref()), &w).await, &w)
 }
 
 async fn values_of(st: &ApiState, name: &str, p: &Params, w: &Warnings) -> Result<String> {
@@ -249,7 +260,7 @@ async fn values_of(st: &ApiState, name: &str, p: &Params, w: &Warnings) -> Resul
 
 /// `GET /api/v1/metadata`: no metric metadata is stored; an empty object.
 pub async fn metadata() -> Response {
-    respond(Ok("{}".into()), &Warnings::default())
+    ok_json("{}".into())
 }
 
 /// `GET /api/v1/status/buildinfo`.
@@ -258,7 +269,7 @@ pub async fn buildinfo() -> Response {
     json::string(&mut data, env!("CARGO_PKG_VERSION"));
     data.push_str(r#","revision":"","branch":"","buildUser":"","buildDate":"","goVersion":"""#);
     data.push('}');
-    respond(Ok(data), &Warnings::default())
+    ok_json(data)
 }
 
 /// Each `match[]` selector as matcher sets (an `or` inside braces gives one set per branch).

@@ -33,13 +33,27 @@ use promlake_engine::fanout::Fanout;
 use promlake_engine::promql::QueryOptions;
 use std::sync::{Arc, OnceLock};
 
+/// Renders more metrics for `/metrics` (another component's counters).
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What every handler shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiState {
     fanout: Arc<OnceLock<Fanout>>,
     opts: QueryOptions,
     replica_labels: Vec<String>,
     metrics: Arc<Metrics>,
+    more_metrics: Arc<std::sync::Mutex<Vec<MetricsSource>>>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("fanout", &self.fanout)
+            .field("opts", &self.opts)
+            .field("replica_labels", &self.replica_labels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiState {
@@ -51,7 +65,13 @@ impl ApiState {
             opts,
             replica_labels,
             metrics: Arc::new(Metrics::default()),
+            more_metrics: Default::default(),
         }
+    }
+
+    /// Adds metrics rendered after our own on `/metrics`.
+    pub fn add_metrics(&self, source: MetricsSource) {
+        self.more_metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(source);
     }
 
     /// Sets the merged view queries run against; from now on the server is ready. Later calls
@@ -95,8 +115,11 @@ async fn ready(State(state): State<ApiState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<ApiState>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
-        .into_response()
+    let mut text = state.metrics.render();
+    for more in state.more_metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        text.push_str(&more());
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// Counts requests by route pattern (bounded: unmatched paths count as `other`) and status.

@@ -270,6 +270,23 @@ fn ha_pair_dedup_partial_response_and_federation() {
         let j: Json = serde_json::from_str(&body).unwrap();
         assert_eq!(j["status"], "error", "{body}");
     }
+
+    // /metrics: partial responses counted; the dead endpoint turns unhealthy at the next Info
+    // round (every 1s here); the per-replica queriers counted the Series calls they served.
+    let metric = |s: &Server, name: &str| -> f64 {
+        let (_, text) = s.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(metric(&q.server, "promlake_query_partial_responses_total") >= 1.0);
+    assert!(metric(&qa.server, "promlake_store_series_requests_total") >= 1.0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&q.server, "promlake_query_endpoints{state=\"unhealthy\"}") != 1.0 {
+        assert!(std::time::Instant::now() < deadline, "store b never turned unhealthy");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(metric(&q.server, "promlake_query_endpoints{state=\"healthy\"}"), 1.0);
 }
 
 #[test]
