@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use promlake_engine::promql::{Engine, PromqlError, QueryOptions, Value};
-use promlake_engine::{Labels, MatchOp, Matcher, SelectRequest, Warnings};
+use promlake_engine::{Labels, MatchOp, Matcher, SelectHints, SelectRequest, Warnings};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
 use std::collections::BTreeMap;
@@ -186,7 +186,8 @@ async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
             matchers,
             min_time: start,
             max_time: end,
-            hints: Default::default(),
+            // Thanos's hint for a labels-only select: StoreAPI endpoints skip the chunks.
+            hints: SelectHints { func: Some("series".into()), ..Default::default() },
             warnings: w.clone(),
         };
         let mut stream = src.select(&req).await?;

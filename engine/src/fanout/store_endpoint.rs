@@ -85,6 +85,9 @@ impl RequestView {
 #[async_trait]
 impl SeriesSource for RequestView {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        // No skip_chunks for the "series" hint: a querier endpoint's own sources would answer
+        // label-only series, which its StoreAPI server (sources leave out series without
+        // samples) drops.
         let opts = SeriesOptions { partial_response: Some(self.strategy), ..Default::default() };
         // The client reads every frame before it returns, so the warnings are known here.
         let sink = Warnings::default();
