@@ -9,6 +9,8 @@ mod promqltest;
 mod storeapi;
 #[path = "engine/storeapi_acceptance.rs"]
 mod storeapi_acceptance;
+#[path = "engine/storeapi_client.rs"]
+mod storeapi_client;
 
 use futures::StreamExt;
 use object_store::memory::InMemory;

@@ -55,6 +55,7 @@ pub struct StoreArgs {
     /// Most series a single Series request may select; more fails it with ResourceExhausted (0: no limit).
     #[arg(
         long = "store.limits.request-series",
+        visible_alias = "store.grpc.touched-series-limit",
         env = "PROMLAKE_STORE_LIMITS_REQUEST_SERIES",
         default_value_t = 0
     )]
@@ -62,6 +63,7 @@ pub struct StoreArgs {
     /// Most samples a single Series request may select; more fails it with ResourceExhausted (0: no limit).
     #[arg(
         long = "store.limits.request-samples",
+        visible_alias = "store.grpc.series-sample-limit",
         env = "PROMLAKE_STORE_LIMITS_REQUEST_SAMPLES",
         default_value_t = 0
     )]

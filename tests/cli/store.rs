@@ -27,17 +27,18 @@ impl Drop for Store {
 }
 
 impl Store {
-    fn start(bucket: &str, extra: &[&str]) -> Store {
+    /// Starts `promlake store ARGS` on free ports and waits until it is ready.
+    fn start(args: &[&str]) -> Store {
         let (grpc, http) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_promlake"))
-            .args(["store", "--bucket", bucket])
+            .arg("store")
             .args([
                 "--grpc-address",
                 &format!("127.0.0.1:{grpc}"),
                 "--http-address",
                 &format!("127.0.0.1:{http}"),
             ])
-            .args(extra)
+            .args(args)
             .env("PROMLAKE_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -170,7 +171,14 @@ fn store_serves_parquet_and_native_blocks_to_a_python_grpc_client() {
     let min_time = metas.iter().map(|m| m["minTime"].as_i64().unwrap()).min().unwrap();
     let max_time = metas.iter().map(|m| m["maxTime"].as_i64().unwrap()).max().unwrap();
 
-    let store = Store::start(&url, &["--sync-block-duration", "1s", "--ignore-deletion-marks-delay", "0s"]);
+    let store = Store::start(&[
+        "--bucket",
+        &url,
+        "--sync-block-duration",
+        "1s",
+        "--ignore-deletion-marks-delay",
+        "0s",
+    ]);
     assert_eq!(store.get("/-/healthy").0, 200);
     assert_eq!(store.metric("promlake_store_blocks_loaded"), 5.0);
     let v = store.python_client("full");
@@ -258,17 +266,18 @@ fn store_time_partition_and_request_limits() {
     let url = format!("file://{}", lake.path().display());
     promlake_ok(&["tools", "import", "--bucket", &url, tiny_blocks().to_str().unwrap()], &[]);
     let (lo, hi) = (1_700_002_800_000i64, 1_700_010_000_000i64);
-    let store = Store::start(
-        &url,
-        &[
-            "--min-time",
-            "2023-11-14T23:00:00Z",
-            "--max-time",
-            "2023-11-15T02:00:00+01:00",
-            "--store.limits.request-series",
-            "5",
-        ],
-    );
+    // The bucket as a Thanos objstore configuration, as a Thanos store gateway takes it.
+    let objstore = format!("type: FILESYSTEM\nconfig:\n  directory: {}\n", lake.path().display());
+    let store = Store::start(&[
+        "--objstore.config",
+        &objstore,
+        "--min-time",
+        "2023-11-14T23:00:00Z",
+        "--max-time",
+        "2023-11-15T02:00:00+01:00",
+        "--store.limits.request-series",
+        "5",
+    ]);
     let v = store.python_client("partition");
     assert_eq!((v["info"]["min_time"].as_i64().unwrap(), v["info"]["max_time"].as_i64().unwrap()), (lo, hi));
     let mut expected = tiny_golden();

@@ -148,6 +148,18 @@ pub async fn serve(
         .map_err(|e| Error::Remote { endpoint: addr, code: tonic::Code::Unavailable, message: e.to_string() })
 }
 
+tokio::task_local! {
+    static PARTIAL_RESPONSE: PartialResponseStrategy;
+}
+
+/// The partial-response strategy of the StoreAPI request being served, for a source that fans
+/// out (a querier's merged view): under WARN it answers what it has and reports failed
+/// endpoints in [`crate::SelectRequest::warnings`]; under ABORT it fails. `None` outside a
+/// StoreAPI request (read it in `select` before spawning tasks: it is task-local).
+pub fn requested_partial_response() -> Option<PartialResponseStrategy> {
+    PARTIAL_RESPONSE.try_with(|s| *s).ok()
+}
+
 /// The gRPC status for an engine error: bad input → `InvalidArgument`, a remote endpoint's
 /// status → the same code, anything else → `Internal`.
 pub fn status_of(e: &Error) -> tonic::Status {

@@ -168,6 +168,13 @@ fn abort(disabled: bool, strategy: i32) -> bool {
     disabled || strategy == PartialResponseStrategy::Abort as i32
 }
 
+fn strategy_of(disabled: bool, strategy: i32) -> PartialResponseStrategy {
+    match abort(disabled, strategy) {
+        true => PartialResponseStrategy::Abort,
+        false => PartialResponseStrategy::Warn,
+    }
+}
+
 /// Under ABORT (or for bad input) the error fails the request; under WARN it becomes a warning.
 fn fail_or_warn(e: Error, abort: bool, warnings: &Warnings) -> Result<(), Status> {
     if abort || matches!(e, Error::Matcher { .. } | Error::InvalidArgument(_)) {
@@ -306,7 +313,9 @@ impl pb::store_server::Store for StoreService {
 
     async fn series(&self, request: Request<SeriesRequest>) -> Result<Response<Self::SeriesStream>, Status> {
         self.opts.metrics.series_request();
-        match self.collect_series(request.into_inner()).await {
+        let req = request.into_inner();
+        let strategy = strategy_of(req.partial_response_disabled, req.partial_response_strategy);
+        match super::PARTIAL_RESPONSE.scope(strategy, self.collect_series(req)).await {
             Ok(frames) => Ok(Response::new(futures::stream::iter(frames.into_iter().map(Ok)).boxed())),
             Err(status) => {
                 self.opts.metrics.series_failed();
@@ -330,18 +339,20 @@ impl pb::store_server::Store for StoreService {
             return Ok(empty);
         }
         let strip = stripped(&req.without_replica_labels, &self.external_names().await);
+        let strategy = strategy_of(req.partial_response_disabled, req.partial_response_strategy);
         let warnings = Warnings::default();
-        let mut names: BTreeSet<String> = match self.source.label_names(&matchers).await {
-            Ok(names) => names.into_iter().collect(),
-            Err(e) => {
-                fail_or_warn(
-                    e,
-                    abort(req.partial_response_disabled, req.partial_response_strategy),
-                    &warnings,
-                )?;
-                BTreeSet::new()
-            }
-        };
+        let mut names: BTreeSet<String> =
+            match super::PARTIAL_RESPONSE.scope(strategy, self.source.label_names(&matchers)).await {
+                Ok(names) => names.into_iter().collect(),
+                Err(e) => {
+                    fail_or_warn(
+                        e,
+                        abort(req.partial_response_disabled, req.partial_response_strategy),
+                        &warnings,
+                    )?;
+                    BTreeSet::new()
+                }
+            };
         // External labels exist only on series: none without any.
         if !names.is_empty() {
             names.extend(ext.iter().map(|l| l.name.clone()));
@@ -371,25 +382,31 @@ impl pb::store_server::Store for StoreService {
         {
             return Ok(empty);
         }
+        let strategy = strategy_of(req.partial_response_disabled, req.partial_response_strategy);
         let warnings = Warnings::default();
         let mut values = match ext.get(&req.label) {
             // An external label's value, when some series matches the other matchers.
             Some(v) => match matchers.is_empty() {
                 true => vec![v.to_string()],
-                false => match self.source.label_names(&matchers).await {
-                    Ok(names) if !names.is_empty() => vec![v.to_string()],
-                    Ok(_) => Vec::new(),
-                    Err(e) => {
-                        fail_or_warn(
-                            e,
-                            abort(req.partial_response_disabled, req.partial_response_strategy),
-                            &warnings,
-                        )?;
-                        Vec::new()
+                false => {
+                    match super::PARTIAL_RESPONSE.scope(strategy, self.source.label_names(&matchers)).await {
+                        Ok(names) if !names.is_empty() => vec![v.to_string()],
+                        Ok(_) => Vec::new(),
+                        Err(e) => {
+                            fail_or_warn(
+                                e,
+                                abort(req.partial_response_disabled, req.partial_response_strategy),
+                                &warnings,
+                            )?;
+                            Vec::new()
+                        }
                     }
-                },
+                }
             },
-            None => match self.source.label_values(&req.label, &matchers).await {
+            None => match super::PARTIAL_RESPONSE
+                .scope(strategy, self.source.label_values(&req.label, &matchers))
+                .await
+            {
                 Ok(values) => values,
                 Err(e) => {
                     fail_or_warn(

@@ -307,7 +307,8 @@ impl SeriesSource for Flaky {
                 message: "connection refused".into(),
             });
         }
-        req.warnings.push("store downstream:10901 is slow");
+        let strategy = storeapi::requested_partial_response();
+        req.warnings.push(format!("store downstream:10901 is slow (strategy {strategy:?})"));
         self.inner.select(req).await
     }
     async fn label_names(&self, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
@@ -335,7 +336,15 @@ async fn warnings_partial_response_and_limits() {
     let client = StoreClient::connect(&warn.addr, ClientOptions::default()).await.unwrap();
     let req = SelectRequest { matchers: vec![Matcher::equal("job", "api")], ..SelectRequest::all() };
     assert_eq!(collect(&client, &req).await.len(), 3);
-    assert_eq!(req.warnings.get(), ["store downstream:10901 is slow"]);
+    // The source sees the request's partial-response strategy.
+    assert_eq!(req.warnings.get(), ["store downstream:10901 is slow (strategy Some(Warn))"]);
+    let req = SelectRequest { warnings: Default::default(), ..req };
+    let abort = SeriesOptions {
+        partial_response: Some(storeapi::PartialResponseStrategy::Abort),
+        ..Default::default()
+    };
+    assert_eq!(collect_with(&client, &req, &abort).await.len(), 3);
+    assert_eq!(req.warnings.get(), ["store downstream:10901 is slow (strategy Some(Abort))"]);
 
     // A slow endpoint: the client's deadline covers the whole call.
     let slow =
