@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Args};
 use promlake_engine::SeriesSource;
 use promlake_engine::catalog::BucketSource;
+use promlake_engine::dedup::DedupFunc;
 use promlake_engine::fanout::discovery::EndpointSpec;
 use promlake_engine::fanout::endpoints::{EndpointSet, EndpointSetOptions};
 use promlake_engine::fanout::store_endpoint::StoreConnector;
@@ -44,6 +45,9 @@ pub struct QueryArgs {
         value_delimiter = ','
     )]
     replica_labels: Vec<String>,
+    /// How replicas are merged: penalty (Thanos's default: one replica at a time, switching across gaps) or chain (every sample of every replica, equal timestamps once).
+    #[arg(long = "deduplication.func", env = "PROMLAKE_DEDUPLICATION_FUNC", default_value = "penalty", value_parser = dedup_func)]
+    dedup_func: DedupFunc,
     /// Answer with partial data and warnings when an endpoint fails or times out (the default when a request has no partial_response parameter); false: fail the request.
     #[arg(long = "query.partial-response", env = "PROMLAKE_QUERY_PARTIAL_RESPONSE", value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     partial_response: bool,
@@ -79,6 +83,10 @@ pub struct QueryArgs {
 /// Flag values are Prometheus durations.
 fn duration(s: &str) -> Result<Duration, String> {
     crate::http::parse_prometheus_duration(s)
+}
+
+fn dedup_func(s: &str) -> Result<DedupFunc, String> {
+    DedupFunc::parse(s).map_err(|e| e.to_string())
 }
 
 /// The flags, validated.
@@ -140,7 +148,7 @@ impl QueryArgs {
     pub async fn run(self) -> Result<ExitCode> {
         let cfg = self.config()?;
         let bucket = if cfg.has_bucket { Some(self.bucket.open()?) } else { None };
-        let state = ApiState::new(cfg.query.clone(), self.replica_labels.clone());
+        let state = ApiState::new(cfg.query.clone(), self.replica_labels.clone(), self.dedup_func);
         let listener = tokio::net::TcpListener::bind(&self.http_address)
             .await
             .with_context(|| format!("listening on --http-address {}", self.http_address))?;

@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use promlake_engine::dedup::DedupFunc;
 use promlake_engine::fanout::Fanout;
 use promlake_engine::promql::QueryOptions;
 use std::sync::{Arc, OnceLock};
@@ -42,6 +43,7 @@ pub struct ApiState {
     fanout: Arc<OnceLock<Fanout>>,
     opts: QueryOptions,
     replica_labels: Vec<String>,
+    dedup_func: DedupFunc,
     metrics: Arc<Metrics>,
     more_metrics: Arc<std::sync::Mutex<Vec<MetricsSource>>>,
 }
@@ -57,13 +59,14 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// A state with no sources yet (not ready), these query defaults and limits, and the
-    /// replica labels deduplication uses when a request names none.
-    pub fn new(opts: QueryOptions, replica_labels: Vec<String>) -> Self {
+    /// A state with no sources yet (not ready), these query defaults and limits, the replica
+    /// labels deduplication uses when a request names none, and how it merges replicas.
+    pub fn new(opts: QueryOptions, replica_labels: Vec<String>, dedup_func: DedupFunc) -> Self {
         ApiState {
             fanout: Arc::new(OnceLock::new()),
             opts,
             replica_labels,
+            dedup_func,
             metrics: Arc::new(Metrics::default()),
             more_metrics: Default::default(),
         }

@@ -35,7 +35,7 @@ pub fn source(st: &ApiState, p: &Params, warnings: &Warnings) -> Result<Arc<dyn 
         p.all("replicaLabels[]").into_iter().filter(|l| !l.is_empty()).map(str::to_owned).collect();
     let replica_labels = if requested.is_empty() { st.replica_labels.clone() } else { requested };
     if dedup && !replica_labels.is_empty() {
-        Ok(Arc::new(DedupSource::new(Arc::new(view), replica_labels)))
+        Ok(Arc::new(DedupSource::new(Arc::new(view), replica_labels).with_func(st.dedup_func)))
     } else {
         Ok(Arc::new(view))
     }

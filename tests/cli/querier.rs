@@ -305,7 +305,7 @@ fn embedded_bucket_holding_both_replicas_dedups_like_one_prometheus() {
     );
     let q = start(
         "query",
-        &["--bucket".into(), url, "--query.replica-label".into(), "replica".into()],
+        &["--bucket".into(), url.clone(), "--query.replica-label".into(), "replica".into()],
         vec![dir],
     );
     let prom = start_prometheus();
@@ -318,6 +318,48 @@ fn embedded_bucket_holding_both_replicas_dedups_like_one_prometheus() {
             .len()
     };
     assert_eq!(n("&dedup=false"), 2 * n(""));
+
+    // --deduplication.func=chain keeps every sample of both replicas (their timestamps differ
+    // by the 3s phase), so a series counts a's samples plus b's.
+    let chain = start(
+        "query",
+        &[
+            "--bucket".into(),
+            url,
+            "--query.replica-label".into(),
+            "replica".into(),
+            "--deduplication.func".into(),
+            "chain".into(),
+        ],
+        Vec::new(),
+    );
+    // Per series without the replica label: the counts of its answers (one per replica).
+    let count = |s: &Server, extra: &str| -> std::collections::BTreeMap<String, Vec<f64>> {
+        let q = enc("count_over_time(node_temperature_celsius[5h])");
+        let mut out: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for r in ok_json(s, &format!("/api/v1/query?query={q}&time=1700014500{extra}"))["data"]["result"]
+            .as_array()
+            .unwrap()
+        {
+            let mut metric = r["metric"].clone();
+            let replica = metric.as_object_mut().unwrap().remove("replica");
+            let v: f64 = r["value"][1].as_str().unwrap().parse().unwrap();
+            let e = out.entry(metric.to_string()).or_default();
+            // Replica a first.
+            if replica.is_some_and(|r| r == "b") { e.push(v) } else { e.insert(0, v) }
+        }
+        out
+    };
+    let (penalty, chained, replicas) =
+        (count(&q.server, ""), count(&chain.server, ""), count(&q.server, "&dedup=false"));
+    assert!(!chained.is_empty());
+    assert_eq!(chained.keys().collect::<Vec<_>>(), replicas.keys().collect::<Vec<_>>());
+    for (k, r) in &replicas {
+        assert_eq!(r.len(), 2, "{k}: two replicas");
+        assert!(r[0] > r[1], "{k}: replica b lacks the gap: {r:?}");
+        assert_eq!(chained[k], vec![r[0] + r[1]], "{k}: chain = a + b");
+        assert_eq!(penalty[k], vec![r[0]], "{k}: penalty = replica a");
+    }
 }
 
 #[test]

@@ -33,19 +33,51 @@ pub fn is_counter_function(func: Option<&str>) -> bool {
     matches!(func, Some("rate" | "increase" | "irate" | "resets"))
 }
 
+/// How replicas are merged (Thanos's `--deduplication.func`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupFunc {
+    /// The penalty algorithm: one replica at a time, switching across gaps.
+    #[default]
+    Penalty,
+    /// Prometheus's chained merge: every timestamp of any replica, equal timestamps once (the
+    /// first replica's value).
+    Chain,
+}
+
+impl DedupFunc {
+    /// Parses Thanos's names `penalty` and `chain`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "penalty" => Ok(DedupFunc::Penalty),
+            "chain" => Ok(DedupFunc::Chain),
+            other => Err(crate::Error::InvalidArgument(format!(
+                "unknown deduplication function {other:?} (expected penalty or chain)"
+            ))),
+        }
+    }
+}
+
 /// A source whose replicas (series equal but for the replica labels) are merged into one.
 #[derive(Debug, Clone)]
 pub struct DedupSource {
     inner: Arc<dyn SeriesSource>,
     replica_labels: Vec<String>,
+    func: DedupFunc,
     external: Labels,
 }
 
 impl DedupSource {
-    /// Deduplicates `inner` by `replica_labels`; with no replica labels, series pass unchanged.
+    /// Deduplicates `inner` by `replica_labels` with the penalty algorithm; with no replica
+    /// labels, series pass unchanged.
     pub fn new(inner: Arc<dyn SeriesSource>, replica_labels: Vec<String>) -> Self {
         let external = strip(inner.external_labels(), &replica_labels);
-        DedupSource { inner, replica_labels, external }
+        DedupSource { inner, replica_labels, func: DedupFunc::Penalty, external }
+    }
+
+    /// The same with another merge function.
+    pub fn with_func(mut self, func: DedupFunc) -> Self {
+        self.func = func;
+        self
     }
 
     /// The replica labels.
@@ -68,10 +100,12 @@ pub fn strip(labels: &Labels, replica_labels: &[String]) -> Labels {
 }
 
 /// Deduplicates a list of series: strips the replica labels, groups equal label sets and merges
-/// each group. The result is in label order.
+/// each group with `func` (`counter`: the penalty merge's counter adjustment). The result is in
+/// label order.
 pub fn dedup_series(
     series: Vec<(Labels, Vec<i64>, Vec<f64>)>,
     replica_labels: &[String],
+    func: DedupFunc,
     counter: bool,
 ) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
     let mut keyed: Vec<(Labels, Labels, Vec<i64>, Vec<f64>)> =
@@ -87,11 +121,23 @@ pub fn dedup_series(
         let group = &keyed[i..j];
         let replicas: Vec<(&[i64], &[f64])> =
             group.iter().map(|s| (s.2.as_slice(), s.3.as_slice())).collect();
-        let (ts, vs) = penalty::merge_replicas(&replicas, counter);
+        let (ts, vs) = match func {
+            DedupFunc::Penalty => penalty::merge_replicas(&replicas, counter),
+            DedupFunc::Chain => chain(&replicas),
+        };
         out.push((group[0].0.clone(), ts, vs));
         i = j;
     }
     out
+}
+
+/// Every timestamp of any replica once, in order; on equal timestamps the first replica wins.
+fn chain(replicas: &[(&[i64], &[f64])]) -> (Vec<i64>, Vec<f64>) {
+    let mut pts: Vec<(i64, f64)> =
+        replicas.iter().flat_map(|(ts, vs)| ts.iter().copied().zip(vs.iter().copied())).collect();
+    pts.sort_by_key(|p| p.0);
+    pts.dedup_by_key(|p| p.0);
+    pts.into_iter().unzip()
 }
 
 #[async_trait]
@@ -106,7 +152,7 @@ impl SeriesSource for DedupSource {
             series.extend(batch?.to_series());
         }
         let counter = is_counter_function(req.hints.func.as_deref());
-        let mut series = dedup_series(series, &self.replica_labels, counter);
+        let mut series = dedup_series(series, &self.replica_labels, self.func, counter);
         let mut batches = Vec::new();
         while !series.is_empty() {
             let rest = series.split_off(series.len().min(BATCH_SERIES));

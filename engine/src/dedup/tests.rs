@@ -134,6 +134,20 @@ async fn dedup_source_groups_by_labels_without_replicas() -> Result<()> {
 }
 
 #[test]
+fn chain_unites_every_timestamp() -> Result<()> {
+    let a = (l(&[("__name__", "up"), ("replica", "a")]), ms(&[0, 20, 40]), vec![1.0, 2.0, 3.0]);
+    let b = (l(&[("__name__", "up"), ("replica", "b")]), ms(&[10, 20, 50]), vec![7.0, 8.0, 9.0]);
+    let out = dedup_series(vec![b, a], &["replica".into()], DedupFunc::Chain, false);
+    assert_eq!(
+        out,
+        vec![(l(&[("__name__", "up")]), ms(&[0, 10, 20, 40, 50]), vec![1.0, 7.0, 2.0, 3.0, 9.0])]
+    );
+    assert_eq!(DedupFunc::parse("chain")?, DedupFunc::Chain);
+    assert!(DedupFunc::parse("quorum").is_err());
+    Ok(())
+}
+
+#[test]
 fn counter_functions() {
     for f in ["rate", "increase", "irate", "resets"] {
         assert!(is_counter_function(Some(f)));
