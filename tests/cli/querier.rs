@@ -188,6 +188,18 @@ fn replica_b_lacks_the_gap(q: &Server) {
     }
 }
 
+/// tests/cli/store_client.py (the store tests' independent client) against a gRPC port.
+fn python_store_client(g: &Grpc) -> Json {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/store_client.py");
+    let protos = concat!(env!("CARGO_MANIFEST_DIR"), "/proto/proto");
+    let out = Command::new(crate::python::python())
+        .args([script, protos, &g.endpoint(), "partition"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "store_client.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn ok_json(s: &Server, path: &str) -> Json {
     let (code, body) = s.get(path);
     assert_eq!(code, 200, "GET {path}: {body}");
@@ -246,6 +258,25 @@ fn ha_pair_dedup_partial_response_and_federation() {
         ok_json(&top.server, "/api/v1/series?match[]=http_requests_total&dedup=false"),
         ok_json(&q.server, "/api/v1/series?match[]=http_requests_total&dedup=false")
     );
+
+    // An independent StoreAPI client (Python grpcio, stubs generated from our protos) sees the
+    // querier as a Thanos querier: component "query", both stores' label sets, every replica.
+    let py = python_store_client(&q);
+    assert_eq!(py["info"]["component"], "query", "{py}");
+    assert_eq!(
+        py["info"]["label_sets"],
+        serde_json::json!([{"cluster": "eu", "replica": "a"}, {"cluster": "eu", "replica": "b"}])
+    );
+    let one = py["one"]["series"].as_array().unwrap();
+    assert_eq!(
+        one.len(),
+        ok_json(&q.server, "/api/v1/series?match[]=node_temperature_celsius&dedup=false")["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    assert!(one.iter().all(|s| s["labels"]["replica"] == "a" || s["labels"]["replica"] == "b"));
+    assert!(one.iter().all(|s| s["chunks"].as_array().unwrap().iter().all(|c| c["hash_ok"] == true)));
 
     // Replica b goes away: WARN answers from replica a (still the whole truth) with a warning;
     // ABORT (partial_response=false) fails.
