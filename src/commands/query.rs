@@ -54,7 +54,7 @@ pub struct QueryArgs {
     /// Same as --query.partial-response=false (Thanos's spelling).
     #[arg(long = "no-query.partial-response")]
     no_partial_response: bool,
-    /// Longest wait for an endpoint's next answer before it counts as failed (0s: wait as long as the query runs).
+    /// Longest an endpoint may take to answer (per batch of series) before it counts as failed (0s: as long as the query runs).
     #[arg(long = "store.response-timeout", env = "PROMLAKE_STORE_RESPONSE_TIMEOUT", default_value = "0s", value_parser = duration)]
     response_timeout: Duration,
     /// How long an endpoint whose Info fails keeps being reported in warnings before it is left out silently.

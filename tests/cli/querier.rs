@@ -278,9 +278,24 @@ fn ha_pair_dedup_partial_response_and_federation() {
     assert!(one.iter().all(|s| s["labels"]["replica"] == "a" || s["labels"]["replica"] == "b"));
     assert!(one.iter().all(|s| s["chunks"].as_array().unwrap().iter().all(|c| c["hash_ok"] == true)));
 
+    let metric = |s: &Server, name: &str| -> f64 {
+        let (_, text) = s.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
     // Replica b goes away: WARN answers from replica a (still the whole truth) with a warning;
     // ABORT (partial_response=false) fails.
     drop(store_b);
+    // Once the queriers' Info rounds (every 1s) have seen it gone: queriers skip it as
+    // unhealthy, and the per-replica querier still advertises its last known range and labels,
+    // so the querier above does not prune it away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&q.server, "promlake_query_endpoints{state=\"unhealthy\"}") != 1.0 {
+        assert!(std::time::Instant::now() < deadline, "store b never turned unhealthy");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let path = format!(
         "/api/v1/query_range?query={}&start=1700000015&end=1700014410&step=60",
         enc("rate(http_requests_total[5m])")
@@ -302,21 +317,10 @@ fn ha_pair_dedup_partial_response_and_federation() {
         assert_eq!(j["status"], "error", "{body}");
     }
 
-    // /metrics: partial responses counted; the dead endpoint turns unhealthy at the next Info
-    // round (every 1s here); the per-replica queriers counted the Series calls they served.
-    let metric = |s: &Server, name: &str| -> f64 {
-        let (_, text) = s.get("/metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-    };
+    // /metrics: partial responses counted, endpoints by health; the per-replica queriers
+    // counted the Series calls they served.
     assert!(metric(&q.server, "promlake_query_partial_responses_total") >= 1.0);
     assert!(metric(&qa.server, "promlake_store_series_requests_total") >= 1.0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while metric(&q.server, "promlake_query_endpoints{state=\"unhealthy\"}") != 1.0 {
-        assert!(std::time::Instant::now() < deadline, "store b never turned unhealthy");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
     assert_eq!(metric(&q.server, "promlake_query_endpoints{state=\"healthy\"}"), 1.0);
 }
 

@@ -304,24 +304,30 @@ impl SeriesSource for Fanout {
         Ok(set.into_iter().collect())
     }
 
+    /// The union over every member, unhealthy ones included (their last known range, or all
+    /// time): a querier above must not prune this one while its members' failures still count.
+    /// With no members at all, all time.
     fn time_range(&self) -> (i64, i64) {
-        self.members()
-            .iter()
-            .filter(|m| m.source.is_some())
-            .fold((i64::MAX, i64::MIN), |acc, m| (acc.0.min(m.min_time), acc.1.max(m.max_time)))
+        let members = self.members();
+        if members.is_empty() {
+            return (i64::MIN, i64::MAX);
+        }
+        members.iter().fold((i64::MAX, i64::MIN), |acc, m| (acc.0.min(m.min_time), acc.1.max(m.max_time)))
     }
 
     fn external_labels(&self) -> &Labels {
         &self.empty
     }
 
-    /// Every healthy member's external label sets, deduplicated (what a querier advertises in
-    /// its own Info, so the querier above can prune it).
+    /// Every member's external label sets (an unhealthy one's last known), deduplicated: what a
+    /// querier advertises in its own Info, so the querier above can prune it.
     async fn label_sets(&self) -> Vec<Labels> {
         let mut out: Vec<Labels> = Vec::new();
         for m in self.members() {
-            let Some(src) = &m.source else { continue };
-            let sets = if m.label_sets.is_empty() { src.label_sets().await } else { m.label_sets };
+            let sets = match &m.source {
+                Some(src) if m.label_sets.is_empty() => src.label_sets().await,
+                _ => m.label_sets,
+            };
             for set in sets {
                 if !out.contains(&set) {
                     out.push(set);
