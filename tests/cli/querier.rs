@@ -284,6 +284,19 @@ fn ha_pair_dedup_partial_response_and_federation() {
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .unwrap_or_else(|| panic!("no {name} in {text}"))
     };
+    // Pruning by external labels: a selector on replica="a" is sent to store a only.
+    let calls = || {
+        let series = "promlake_store_series_requests_total";
+        (metric(&store_a.server, series), metric(&store_b.server, series))
+    };
+    let before = calls();
+    let only_a = ok_json(
+        &q.server,
+        &format!("/api/v1/query?query={}&dedup=false&time=1700003615", enc("up_or_not{replica=\"a\"}")),
+    );
+    assert_eq!(only_a["data"]["result"], serde_json::json!([]));
+    let after = calls();
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1.0, 0.0), "{before:?} -> {after:?}");
     // Replica b goes away: WARN answers from replica a (still the whole truth) with a warning;
     // ABORT (partial_response=false) fails.
     drop(store_b);
