@@ -116,15 +116,20 @@ impl BucketSource {
             .filter(|b| b.meta.thanos.as_ref().map(|t| t.downsample.resolution).unwrap_or(0) == 0)
             .filter(|b| b.meta.max_time >= self.opts.min_time && b.meta.min_time <= self.opts.max_time)
             .collect();
-        let mut listed_live = Vec::with_capacity(listed.len());
-        for b in listed {
-            if self.deleted_long_ago(&b.meta.ulid).await {
-                tracing::debug!(block = %b.meta.ulid, "marked for deletion; not served");
-            } else {
-                listed_live.push(b);
-            }
-        }
-        let listed = listed_live;
+        // Deletion marks, read concurrently (one small GET per block).
+        let listed: Vec<BlockInfo> = futures::stream::iter(listed)
+            .map(|b| async move { (self.deleted_long_ago(&b.meta.ulid).await, b) })
+            .buffered(16)
+            .filter_map(|(deleted, b)| async move {
+                if deleted {
+                    tracing::debug!(block = %b.meta.ulid, "marked for deletion; not served");
+                    None
+                } else {
+                    Some(b)
+                }
+            })
+            .collect()
+            .await;
         let known: BTreeSet<String> = self.blocks.read().await.iter().map(|b| b.ulid.clone()).collect();
         let mut opened = Vec::new();
         for info in listed.iter().filter(|b| !known.contains(&b.meta.ulid)) {

@@ -68,6 +68,13 @@ pub struct StoreArgs {
         default_value_t = 0
     )]
     request_samples: u64,
+    /// Series requests answered at once; more wait for a turn (0: no limit).
+    #[arg(
+        long = "store.grpc.series-max-concurrency",
+        env = "PROMLAKE_STORE_GRPC_SERIES_MAX_CONCURRENCY",
+        default_value_t = 20
+    )]
+    series_max_concurrency: usize,
 }
 
 /// Flag values are Prometheus durations.
@@ -120,6 +127,7 @@ impl StoreArgs {
         let server_opts = StoreServerOptions {
             component: Component::Store,
             limits: StoreLimits { max_series: self.request_series, max_samples: self.request_samples },
+            max_concurrent_series: self.series_max_concurrency,
             metrics: store_metrics.clone(),
         };
         let sync_metrics = Arc::new(SyncMetrics::default());

@@ -258,6 +258,14 @@ fn store_serves_parquet_and_native_blocks_to_a_python_grpc_client() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(store.metric("promlake_store_series_requests_total") >= 3.0);
+    let handled = |method: &str, code: &str| {
+        store.metric(&format!(
+            "promlake_grpc_server_handled_total{{grpc_service=\"thanos.Store\",grpc_method=\"{method}\",grpc_code=\"{code}\"}}"
+        ))
+    };
+    assert_eq!(handled("Series", "OK"), 2.0);
+    assert_eq!(handled("Series", "InvalidArgument"), 1.0);
+    assert_eq!(handled("LabelValues", "OK"), 1.0);
 }
 
 #[test]

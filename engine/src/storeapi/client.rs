@@ -14,6 +14,7 @@ use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, Serie
 use crate::{Error, Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
+use promlake_proto::thanos::chunk::Encoding;
 use promlake_proto::thanos::info::info_client::InfoClient;
 use promlake_proto::thanos::store_client::StoreClient as GrpcStore;
 use promlake_proto::thanos::{
@@ -252,8 +253,13 @@ impl StoreClient {
             let mut frames = self.series(sreq).await?;
             // Collect still encoded; consecutive frames with one label set are one series.
             let mut series: Vec<(Labels, Vec<pb::AggrChunk>)> = Vec::new();
+            let mut histograms = 0usize;
             while let Some(frame) = frames.message().await.map_err(|s| self.remote(s))? {
-                let mut add = |s: pb::Series| {
+                let mut add = |mut s: pb::Series| {
+                    // Native histogram chunks have no place in float samples: left out, reported.
+                    let before = s.chunks.len();
+                    s.chunks.retain(|c| c.raw.as_ref().is_none_or(|r| r.r#type == Encoding::Xor as i32));
+                    histograms += before - s.chunks.len();
                     let labels = labels_from_proto(&s.labels);
                     match series.last_mut() {
                         Some(last) if last.0 == labels => last.1.extend(s.chunks),
@@ -266,6 +272,12 @@ impl StoreClient {
                     Some(series_response::Result::Warning(w)) => req.warnings.push(w),
                     Some(series_response::Result::Hints(_)) | None => {}
                 }
+            }
+            if histograms > 0 {
+                req.warnings.push(format!(
+                    "{}: {histograms} native histogram chunks left out (only float samples are supported)",
+                    self.endpoint
+                ));
             }
             Ok::<_, Error>(series)
         };

@@ -26,9 +26,10 @@ impl InfoService {
 #[tonic::async_trait]
 impl Info for InfoService {
     async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let started = std::time::Instant::now();
         let (min_time, max_time) = self.source.time_range();
         let label_sets = self.source.label_sets().await;
-        Ok(Response::new(InfoResponse {
+        let response = Response::new(InfoResponse {
             label_sets: label_sets.iter().map(|l| ZLabelSet { labels: labels_to_proto(l) }).collect(),
             component_type: self.opts.component.as_str().to_string(),
             store: Some(StoreInfo {
@@ -40,6 +41,8 @@ impl Info for InfoService {
                 supports_projections: false,
             }),
             ..Default::default()
-        }))
+        });
+        self.opts.metrics.handled("thanos.info.Info", "Info", tonic::Code::Ok, started.elapsed());
+        Ok(response)
     }
 }

@@ -1,7 +1,13 @@
 //! Counters of the StoreAPI server, rendered in the Prometheus text format on `/metrics`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// (gRPC service, method, status code) of answered calls.
+type CallKey = (&'static str, &'static str, &'static str);
 
 /// What the StoreAPI server has answered; updated once per request.
 #[derive(Debug, Default)]
@@ -13,6 +19,7 @@ pub struct StoreMetrics {
     samples_sent: AtomicU64,
     label_requests: AtomicU64,
     limit_hits: AtomicU64,
+    handled: Mutex<BTreeMap<CallKey, (u64, f64)>>,
 }
 
 impl StoreMetrics {
@@ -32,6 +39,31 @@ impl StoreMetrics {
 
     pub(crate) fn label_request(&self) {
         self.label_requests.fetch_add(1, Relaxed);
+    }
+
+    /// Records one answered call: its gRPC status code and how long it took.
+    pub(crate) fn handled(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        code: tonic::Code,
+        took: Duration,
+    ) {
+        let code = match code {
+            tonic::Code::Ok => "OK",
+            tonic::Code::Cancelled => "Canceled",
+            tonic::Code::InvalidArgument => "InvalidArgument",
+            tonic::Code::DeadlineExceeded => "DeadlineExceeded",
+            tonic::Code::ResourceExhausted => "ResourceExhausted",
+            tonic::Code::Unavailable => "Unavailable",
+            tonic::Code::Internal => "Internal",
+            _ => "Unknown",
+        };
+        if let Ok(mut h) = self.handled.lock() {
+            let e = h.entry((service, method, code)).or_default();
+            e.0 += 1;
+            e.1 += took.as_secs_f64();
+        }
     }
 
     pub(crate) fn limit_hit(&self) {
@@ -68,6 +100,25 @@ impl StoreMetrics {
         ];
         for (name, help, v) in rows {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
+        }
+        let Ok(handled) = self.handled.lock() else { return out };
+        out.push_str(
+            "# HELP promlake_grpc_server_handled_total gRPC calls answered, by method and status code.\n",
+        );
+        out.push_str("# TYPE promlake_grpc_server_handled_total counter\n");
+        for ((service, method, code), (n, _)) in handled.iter() {
+            let _ = writeln!(
+                out,
+                "promlake_grpc_server_handled_total{{grpc_service=\"{service}\",grpc_method=\"{method}\",grpc_code=\"{code}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP promlake_grpc_server_handling_seconds_sum Time spent answering gRPC calls, by method and status code.\n");
+        out.push_str("# TYPE promlake_grpc_server_handling_seconds_sum counter\n");
+        for ((service, method, code), (_, secs)) in handled.iter() {
+            let _ = writeln!(
+                out,
+                "promlake_grpc_server_handling_seconds_sum{{grpc_service=\"{service}\",grpc_method=\"{method}\",grpc_code=\"{code}\"}} {secs}"
+            );
         }
         out
     }

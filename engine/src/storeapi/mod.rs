@@ -116,6 +116,9 @@ pub struct StoreServerOptions {
     pub component: Component,
     /// Request limits.
     pub limits: StoreLimits,
+    /// Series requests answered at once (0: no limit); more wait for a turn, which bounds the
+    /// memory of concurrent answers (Thanos's `--store.grpc.series-max-concurrency`).
+    pub max_concurrent_series: usize,
     /// Counters the server updates (rendered on `/metrics` by the binary).
     pub metrics: Arc<StoreMetrics>,
 }

@@ -32,6 +32,8 @@ use tonic::{Request, Response, Status};
 pub(crate) struct StoreService {
     source: Arc<dyn SeriesSource>,
     opts: StoreServerOptions,
+    /// Turns for Series requests (`max_concurrent_series`).
+    turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// One series ready to send.
@@ -45,7 +47,9 @@ struct Encoded {
 
 impl StoreService {
     pub(crate) fn new(source: Arc<dyn SeriesSource>, opts: StoreServerOptions) -> Self {
-        StoreService { source, opts }
+        let turns = (opts.max_concurrent_series > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(opts.max_concurrent_series)));
+        StoreService { source, opts, turns }
     }
 
     /// Names of the labels that are external labels of the source (any of its label sets).
@@ -295,11 +299,9 @@ fn to_frames(out: Vec<Encoded>, batch_size: i64) -> Vec<SeriesResponse> {
     frames
 }
 
-#[tonic::async_trait]
-impl pb::store_server::Store for StoreService {
-    type SeriesStream = BoxStream<'static, Result<SeriesResponse, Status>>;
-
-    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+/// The answers, timed and counted by the trait methods below.
+impl StoreService {
+    async fn answer_info(&self) -> Result<Response<InfoResponse>, Status> {
         let (min_time, max_time) = self.source.time_range();
         let label_sets = self.source.label_sets().await;
         Ok(Response::new(InfoResponse {
@@ -311,12 +313,25 @@ impl pb::store_server::Store for StoreService {
         }))
     }
 
-    async fn series(&self, request: Request<SeriesRequest>) -> Result<Response<Self::SeriesStream>, Status> {
+    async fn answer_series(&self, request: Request<SeriesRequest>) -> Result<Response<SeriesStream>, Status> {
         self.opts.metrics.series_request();
         let req = request.into_inner();
         let strategy = strategy_of(req.partial_response_disabled, req.partial_response_strategy);
+        // A turn is held until the answer is streamed out.
+        let turn = match &self.turns {
+            Some(t) => {
+                Some(t.clone().acquire_owned().await.map_err(|_| Status::unavailable("shutting down"))?)
+            }
+            None => None,
+        };
         match super::PARTIAL_RESPONSE.scope(strategy, self.collect_series(req)).await {
-            Ok(frames) => Ok(Response::new(futures::stream::iter(frames.into_iter().map(Ok)).boxed())),
+            Ok(frames) => Ok(Response::new(
+                futures::stream::iter(frames.into_iter().map(move |f| {
+                    let _turn = &turn;
+                    Ok(f)
+                }))
+                .boxed(),
+            )),
             Err(status) => {
                 self.opts.metrics.series_failed();
                 tracing::debug!(code = ?status.code(), message = status.message(), "Series request failed");
@@ -325,7 +340,7 @@ impl pb::store_server::Store for StoreService {
         }
     }
 
-    async fn label_names(
+    async fn answer_label_names(
         &self,
         request: Request<LabelNamesRequest>,
     ) -> Result<Response<LabelNamesResponse>, Status> {
@@ -364,7 +379,7 @@ impl pb::store_server::Store for StoreService {
         Ok(Response::new(LabelNamesResponse { names, warnings: warnings.get(), hints: None }))
     }
 
-    async fn label_values(
+    async fn answer_label_values(
         &self,
         request: Request<LabelValuesRequest>,
     ) -> Result<Response<LabelValuesResponse>, Status> {
@@ -422,6 +437,51 @@ impl pb::store_server::Store for StoreService {
             values.truncate(req.limit as usize);
         }
         Ok(Response::new(LabelValuesResponse { values, warnings: warnings.get(), hints: None }))
+    }
+}
+
+type SeriesStream = BoxStream<'static, Result<SeriesResponse, Status>>;
+
+/// Records the call's status code and time in the metrics.
+fn timed<T>(
+    metrics: &super::StoreMetrics,
+    method: &'static str,
+    started: std::time::Instant,
+    r: Result<T, Status>,
+) -> Result<T, Status> {
+    let code = r.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+    metrics.handled("thanos.Store", method, code, started.elapsed());
+    r
+}
+
+#[tonic::async_trait]
+impl pb::store_server::Store for StoreService {
+    type SeriesStream = SeriesStream;
+
+    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let started = std::time::Instant::now();
+        timed(&self.opts.metrics, "Info", started, self.answer_info().await)
+    }
+
+    async fn series(&self, request: Request<SeriesRequest>) -> Result<Response<SeriesStream>, Status> {
+        let started = std::time::Instant::now();
+        timed(&self.opts.metrics, "Series", started, self.answer_series(request).await)
+    }
+
+    async fn label_names(
+        &self,
+        request: Request<LabelNamesRequest>,
+    ) -> Result<Response<LabelNamesResponse>, Status> {
+        let started = std::time::Instant::now();
+        timed(&self.opts.metrics, "LabelNames", started, self.answer_label_names(request).await)
+    }
+
+    async fn label_values(
+        &self,
+        request: Request<LabelValuesRequest>,
+    ) -> Result<Response<LabelValuesResponse>, Status> {
+        let started = std::time::Instant::now();
+        timed(&self.opts.metrics, "LabelValues", started, self.answer_label_values(request).await)
     }
 }
 

@@ -357,6 +357,18 @@ async fn warnings_partial_response_and_limits() {
     assert!(err.contains("DeadlineExceeded"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 
+    // One Series request at a time: two concurrent ones take twice the source's time.
+    let one_at_a_time = start(
+        Arc::new(Flaky { inner: inner.clone(), fail: false, delay_ms: 400 }),
+        StoreServerOptions { max_concurrent_series: 1, ..Default::default() },
+    )
+    .await;
+    let client = StoreClient::connect(&one_at_a_time.addr, ClientOptions::default()).await.unwrap();
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(collect(&client, &req), collect(&client, &req));
+    assert_eq!((a.len(), b.len()), (3, 3));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800), "{:?}", started.elapsed());
+
     let failing = start(
         Arc::new(Flaky { inner: inner.clone(), fail: true, delay_ms: 0 }),
         StoreServerOptions { component: Component::Query, ..Default::default() },

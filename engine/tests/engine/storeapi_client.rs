@@ -92,6 +92,20 @@ async fn client_merges_split_frames_reorders_and_trims() {
             // Prometheus order: {Alpha, __name__="zz"} sorts before {__name__="up", ...}.
             frame(Frame::Batch(pb::SeriesBatch { series: vec![series(&b, &first)] })),
             frame(Frame::Hints(hints)),
+            // A native histogram series: left out with a warning.
+            frame(Frame::Series(pb::Series {
+                labels: labels_to_proto(&Labels::from_pairs([("__name__", "hist"), ("cluster", "eu1")])),
+                chunks: vec![pb::AggrChunk {
+                    min_time: 0,
+                    max_time: 1,
+                    raw: Some(pb::Chunk {
+                        r#type: pb::chunk::Encoding::Histogram as i32,
+                        data: vec![0, 1, 2],
+                        hash: 0,
+                    }),
+                    ..Default::default()
+                }],
+            })),
             frame(Frame::Series(series(&a, &first))),
             frame(Frame::Warning("store b:10901 is down".into())),
             frame(Frame::Series(again)),
@@ -125,7 +139,10 @@ async fn client_merges_split_frames_reorders_and_trims() {
     assert_eq!(got[0].1, want, "split frames merged, duplicate chunk once, trimmed to the range");
     assert_eq!(got[0].2, want.iter().map(|&t| t as f64 / 1000.0).collect::<Vec<_>>());
     assert_eq!(got[1].1, (11..120).map(|i| i * 1000).collect::<Vec<_>>());
-    assert_eq!(req.warnings.get(), ["store b:10901 is down"]);
+    let warnings = req.warnings.get();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings[0], "store b:10901 is down");
+    assert!(warnings[1].contains("1 native histogram chunks left out"), "{warnings:?}");
 
     // What went on the wire: the range, the hints, and Thanos's aggregates for rate.
     let sent = seen.lock().unwrap().pop().unwrap();
