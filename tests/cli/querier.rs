@@ -367,6 +367,24 @@ fn embedded_bucket_holding_both_replicas_dedups_like_one_prometheus() {
     };
     assert_eq!(n("&dedup=false"), 2 * n(""));
 
+    // dns+: every address localhost resolves to; the one q listens on answers like q.
+    let via_dns = start(
+        "query",
+        &[
+            "--endpoint".into(),
+            format!("dns+localhost:{}", q.grpc),
+            "--query.replica-label".into(),
+            "replica".into(),
+        ],
+        Vec::new(),
+    );
+    let dns_n =
+        ok_json(&via_dns.server, "/api/v1/series?match[]=node_temperature_celsius&dedup=false")["data"]
+            .as_array()
+            .unwrap()
+            .len();
+    assert_eq!(dns_n, n("&dedup=false"));
+
     // --deduplication.func=chain keeps every sample of both replicas (their timestamps differ
     // by the 3s phase), so a series counts a's samples plus b's.
     let chain = start(
