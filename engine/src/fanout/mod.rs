@@ -221,6 +221,36 @@ impl Fanout {
     }
 }
 
+impl Fanout {
+    /// A member's stream with the response timeout per frame; a failure mid-stream ends it with
+    /// a warning (WARN) or an error (ABORT).
+    fn guarded(&self, stream: SeriesStream, member: String, warnings: Warnings) -> SeriesStream {
+        let timeout = self.opts.response_timeout;
+        let fanout = self.clone();
+        let state = Some((stream, member, warnings, fanout));
+        Box::pin(futures::stream::unfold(state, move |state| async move {
+            let (mut stream, member, warnings, fanout) = state?;
+            let next = match timeout {
+                None => stream.next().await,
+                Some(d) => match tokio::time::timeout(d, stream.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        Some(Err(Error::Unavailable(format!("no data within the response timeout of {d:?}"))))
+                    }
+                },
+            };
+            match next {
+                None => None,
+                Some(Ok(batch)) => Some((Ok(batch), Some((stream, member, warnings, fanout)))),
+                Some(Err(e)) => match fanout.failed(Some(&warnings), &member, &e.to_string()) {
+                    Ok(()) => None,
+                    Err(e) => Some((Err(e), None)),
+                },
+            }
+        }))
+    }
+}
+
 /// `fut` bounded by `timeout`; errors as messages.
 async fn within<T>(timeout: Option<Duration>, fut: impl Future<Output = Result<T>>) -> Result<T, String> {
     match timeout {
@@ -260,6 +290,25 @@ async fn collect(
 impl SeriesSource for Fanout {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
         let timeout = self.opts.response_timeout;
+        let mut wanted: Vec<Member> = self
+            .members()
+            .into_iter()
+            .filter(|m| m.wanted(&req.matchers, req.min_time, req.max_time))
+            .collect();
+        // One healthy member (the embedded bucket alone, one endpoint): its stream as it is,
+        // nothing to merge.
+        if wanted.len() == 1
+            && let Some(m) = wanted.pop()
+            && let Some(src) = m.source.clone()
+        {
+            return match within(timeout, src.select(req)).await {
+                Ok(stream) => Ok(self.guarded(stream, m.name, req.warnings.clone())),
+                Err(reason) => {
+                    self.failed(Some(&req.warnings), &m.name, &reason)?;
+                    Ok(Box::pin(futures::stream::empty()))
+                }
+            };
+        }
         let lists = self
             .each(
                 |m| m.wanted(&req.matchers, req.min_time, req.max_time),

@@ -238,3 +238,25 @@ async fn unhealthy_endpoints_warn_until_the_unhealthy_timeout() -> Result<()> {
     assert_eq!(status.iter().filter(|s| s.last_error.is_none()).count(), 2);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_member_streams_through_with_the_same_failure_handling() -> Result<()> {
+    let (eu, _, _) = two_sites();
+    let opts = FanoutOptions { response_timeout: Some(Duration::from_millis(500)), ..Default::default() };
+    let fan = Fanout::new(Arc::new(StaticMembers(vec![("eu".into(), eu.clone() as _)])), opts);
+    assert_eq!(select(&fan, &SelectRequest::all()).await?.len(), 2);
+
+    eu.fail.store(true, Ordering::SeqCst);
+    let req = SelectRequest::all();
+    assert!(select(&fan, &req).await?.is_empty());
+    assert_eq!(req.warnings.get(), ["eu: connection refused"]);
+    let abort = fan.with_partial_response(PartialResponse::Abort);
+    assert!(select(&abort, &SelectRequest::all()).await.is_err());
+
+    eu.fail.store(false, Ordering::SeqCst);
+    eu.hang.store(true, Ordering::SeqCst);
+    let req = SelectRequest::all();
+    assert!(select(&fan, &req).await?.is_empty());
+    assert_eq!(req.warnings.get(), ["eu: no answer within the response timeout of 500ms"]);
+    Ok(())
+}
