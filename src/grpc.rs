@@ -11,7 +11,8 @@ use tonic::service::Routes;
 /// querier's merged view, not deduplicated (Thanos queriers serve raw replicas; the querier
 /// above deduplicates), presented as component `query`; `metrics` counts what it serves.
 pub fn query_routes(fanout: Fanout, metrics: Arc<StoreMetrics>) -> Routes {
-    let source: Arc<dyn SeriesSource> = Arc::new(fanout);
+    // Each Series request's own strategy decides: warnings under WARN, an error under ABORT.
+    let source: Arc<dyn SeriesSource> = Arc::new(fanout.for_store_api());
     storeapi::routes(
         source,
         StoreServerOptions { component: Component::Query, metrics, ..Default::default() },

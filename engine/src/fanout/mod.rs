@@ -135,13 +135,25 @@ pub struct Fanout {
     set: Arc<dyn MemberSet>,
     opts: FanoutOptions,
     warnings: Option<Warnings>,
+    /// End every select that collected warnings with an error (see [`Fanout::for_store_api`]).
+    report_at_end: bool,
     empty: Labels,
 }
 
 impl Fanout {
     /// A fan-out over `set`.
     pub fn new(set: Arc<dyn MemberSet>, opts: FanoutOptions) -> Self {
-        Fanout { set, opts, warnings: None, empty: Labels::default() }
+        Fanout { set, opts, warnings: None, report_at_end: false, empty: Labels::default() }
+    }
+
+    /// The view a StoreAPI server serves, which applies each request's own strategy: failed
+    /// members become warnings (their data is kept) and a select that collected any ends with
+    /// an error item after the last batch. The server then answers the data plus a warning under
+    /// WARN and a gRPC error under ABORT, as Thanos's querier does.
+    pub fn for_store_api(&self) -> Self {
+        let mut f = self.with_partial_response(PartialResponse::Warn);
+        f.report_at_end = true;
+        f
     }
 
     /// The same view with another partial-response strategy.
@@ -222,6 +234,48 @@ impl Fanout {
 }
 
 impl Fanout {
+    /// Selects from the wanted members and merges their answers.
+    async fn select_members(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        let timeout = self.opts.response_timeout;
+        let mut wanted: Vec<Member> = self
+            .members()
+            .into_iter()
+            .filter(|m| m.wanted(&req.matchers, req.min_time, req.max_time))
+            .collect();
+        // One healthy member (the embedded bucket alone, one endpoint): its stream as it is,
+        // nothing to merge.
+        if wanted.len() == 1
+            && let Some(m) = wanted.pop()
+            && let Some(src) = m.source.clone()
+        {
+            return match within(timeout, src.select(req)).await {
+                Ok(stream) => Ok(self.guarded(stream, m.name, req.warnings.clone())),
+                Err(reason) => {
+                    self.failed(Some(&req.warnings), &m.name, &reason)?;
+                    Ok(Box::pin(futures::stream::empty()))
+                }
+            };
+        }
+        let lists = self
+            .each(
+                |m| m.wanted(&req.matchers, req.min_time, req.max_time),
+                Some(&req.warnings),
+                // The response timeout applies per frame, inside `collect`.
+                None,
+                |src| collect(src, req.clone(), timeout),
+            )
+            .await?;
+        let mut series = merge_series(lists);
+        let mut batches = Vec::new();
+        while !series.is_empty() {
+            let rest = series.split_off(series.len().min(BATCH_SERIES));
+            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
+        }
+        Ok(Box::pin(futures::stream::iter(batches)))
+    }
+}
+
+impl Fanout {
     /// A member's stream with the response timeout per frame; a failure mid-stream ends it with
     /// a warning (WARN) or an error (ABORT).
     fn guarded(&self, stream: SeriesStream, member: String, warnings: Warnings) -> SeriesStream {
@@ -289,42 +343,18 @@ async fn collect(
 #[async_trait]
 impl SeriesSource for Fanout {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
-        let timeout = self.opts.response_timeout;
-        let mut wanted: Vec<Member> = self
-            .members()
-            .into_iter()
-            .filter(|m| m.wanted(&req.matchers, req.min_time, req.max_time))
-            .collect();
-        // One healthy member (the embedded bucket alone, one endpoint): its stream as it is,
-        // nothing to merge.
-        if wanted.len() == 1
-            && let Some(m) = wanted.pop()
-            && let Some(src) = m.source.clone()
-        {
-            return match within(timeout, src.select(req)).await {
-                Ok(stream) => Ok(self.guarded(stream, m.name, req.warnings.clone())),
-                Err(reason) => {
-                    self.failed(Some(&req.warnings), &m.name, &reason)?;
-                    Ok(Box::pin(futures::stream::empty()))
-                }
-            };
+        let stream = self.select_members(req).await?;
+        if !self.report_at_end {
+            return Ok(stream);
         }
-        let lists = self
-            .each(
-                |m| m.wanted(&req.matchers, req.min_time, req.max_time),
-                Some(&req.warnings),
-                // The response timeout applies per frame, inside `collect`.
-                None,
-                |src| collect(src, req.clone(), timeout),
-            )
-            .await?;
-        let mut series = merge_series(lists);
-        let mut batches = Vec::new();
-        while !series.is_empty() {
-            let rest = series.split_off(series.len().min(BATCH_SERIES));
-            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
-        }
-        Ok(Box::pin(futures::stream::iter(batches)))
+        let warnings = req.warnings.clone();
+        let end = futures::stream::once(async move {
+            // The server records it once more as a warning under WARN (Warnings keeps
+            // duplicates once), or fails the call under ABORT.
+            warnings.get().into_iter().next().map(|first| Err(Error::Unavailable(first)))
+        })
+        .filter_map(std::future::ready);
+        Ok(Box::pin(stream.chain(end)))
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

@@ -10,7 +10,9 @@ use promlake_engine::fanout::endpoints::{EndpointSet, EndpointSetOptions};
 use promlake_engine::fanout::store_endpoint::StoreConnector;
 use promlake_engine::fanout::{Fanout, FanoutOptions, PartialResponse};
 use promlake_engine::memory::MemorySource;
-use promlake_engine::storeapi::{self, StoreServerOptions};
+use promlake_engine::storeapi::{
+    self, ClientOptions, PartialResponseStrategy, SeriesOptions, StoreClient, StoreServerOptions,
+};
 use promlake_engine::{Labels, Matcher, SelectHints, SelectRequest, SeriesSource, SeriesStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,4 +117,42 @@ async fn endpoints_over_grpc_timeouts_strategies_and_dedup() {
     let abort = fanout.with_partial_response(PartialResponse::Abort);
     let err = abort.select(&SelectRequest::all()).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains(&addr_b), "{err}");
+
+    // The fan-out served over StoreAPI (a querier's gRPC port) applies each request's strategy:
+    // WARN gives replica a and a warning frame, ABORT a gRPC error.
+    let (addr_q, _stop_q) = serve(Arc::new(fanout.for_store_api())).await;
+    let client = StoreClient::new(&addr_q, ClientOptions::default()).unwrap();
+    let warn = SeriesOptions { partial_response: Some(PartialResponseStrategy::Warn), ..Default::default() };
+    let req = SelectRequest::all();
+    let got = collect(&ClientWith(&client, warn), &req).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.get("replica"), Some("a"));
+    assert!(req.warnings.get().iter().any(|w| w.contains(&addr_b)), "{:?}", req.warnings.get());
+    let abort =
+        SeriesOptions { partial_response: Some(PartialResponseStrategy::Abort), ..Default::default() };
+    let err = client.select_with(&SelectRequest::all(), &abort).await.err().map(|e| e.to_string());
+    assert!(err.as_deref().unwrap_or_default().contains(&addr_b), "{err:?}");
+}
+
+/// A client selecting with fixed Series options.
+#[derive(Debug)]
+struct ClientWith<'a>(&'a StoreClient, SeriesOptions);
+
+#[async_trait]
+impl SeriesSource for ClientWith<'_> {
+    async fn select(&self, req: &SelectRequest) -> promlake_engine::Result<SeriesStream> {
+        self.0.select_with(req, &self.1).await
+    }
+    async fn label_names(&self, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+        self.0.label_names(m).await
+    }
+    async fn label_values(&self, n: &str, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+        self.0.label_values(n, m).await
+    }
+    fn time_range(&self) -> (i64, i64) {
+        self.0.time_range()
+    }
+    fn external_labels(&self) -> &Labels {
+        self.0.external_labels()
+    }
 }
