@@ -198,11 +198,11 @@ impl Fanout {
         }
     }
 
-    /// Runs `call` on every wanted member concurrently, each bounded by `timeout`; failures go
-    /// through the strategy.
+    /// Runs `call` on every member concurrently, each bounded by `timeout`; failures go through
+    /// the strategy.
     async fn each<T, F, Fut>(
         &self,
-        wanted: impl Fn(&Member) -> bool,
+        members: Vec<Member>,
         sink: Option<&Warnings>,
         timeout: Option<Duration>,
         call: F,
@@ -211,7 +211,6 @@ impl Fanout {
         F: Fn(Arc<dyn SeriesSource>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let members: Vec<Member> = self.members().into_iter().filter(|m| wanted(m)).collect();
         let calls = members.iter().map(|m| {
             let fut = m.source.clone().map(&call);
             async move {
@@ -234,22 +233,26 @@ impl Fanout {
 }
 
 impl Fanout {
+    /// The members that may hold series matching `matchers` (label calls: any time).
+    fn wanted(&self, matchers: &[Matcher]) -> Vec<Member> {
+        self.members().into_iter().filter(|m| m.wanted(matchers, i64::MIN, i64::MAX)).collect()
+    }
+
     /// Selects from the wanted members and merges their answers.
     async fn select_members(&self, req: &SelectRequest) -> Result<SeriesStream> {
         let timeout = self.opts.response_timeout;
-        let mut wanted: Vec<Member> = self
+        let wanted: Vec<Member> = self
             .members()
             .into_iter()
             .filter(|m| m.wanted(&req.matchers, req.min_time, req.max_time))
             .collect();
         // One healthy member (the embedded bucket alone, one endpoint): its stream as it is,
         // nothing to merge.
-        if wanted.len() == 1
-            && let Some(m) = wanted.pop()
+        if let [m] = wanted.as_slice()
             && let Some(src) = m.source.clone()
         {
             return match within(timeout, src.select(req)).await {
-                Ok(stream) => Ok(self.guarded(stream, m.name, req.warnings.clone())),
+                Ok(stream) => Ok(self.guarded(stream, m.name.clone(), req.warnings.clone())),
                 Err(reason) => {
                     self.failed(Some(&req.warnings), &m.name, &reason)?;
                     Ok(Box::pin(futures::stream::empty()))
@@ -258,7 +261,7 @@ impl Fanout {
         }
         let lists = self
             .each(
-                |m| m.wanted(&req.matchers, req.min_time, req.max_time),
+                wanted,
                 Some(&req.warnings),
                 // The response timeout applies per frame, inside `collect`.
                 None,
@@ -360,7 +363,7 @@ impl SeriesSource for Fanout {
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
         let lists = self
             .each(
-                |m| m.wanted(matchers, i64::MIN, i64::MAX),
+                self.wanted(matchers),
                 self.warnings.as_ref(),
                 self.opts.response_timeout,
                 |src| async move { src.label_names(matchers).await },
@@ -373,7 +376,7 @@ impl SeriesSource for Fanout {
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         let lists = self
             .each(
-                |m| m.wanted(matchers, i64::MIN, i64::MAX),
+                self.wanted(matchers),
                 self.warnings.as_ref(),
                 self.opts.response_timeout,
                 |src| async move { src.label_values(name, matchers).await },

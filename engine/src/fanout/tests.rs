@@ -260,3 +260,39 @@ async fn one_member_streams_through_with_the_same_failure_handling() -> Result<(
     assert_eq!(req.warnings.get(), ["eu: no answer within the response timeout of 500ms"]);
     Ok(())
 }
+
+/// Members as given.
+#[derive(Debug)]
+struct Fixed(Vec<Member>);
+
+impl MemberSet for Fixed {
+    fn members(&self, _: &MemberContext) -> Vec<Member> {
+        self.0.clone()
+    }
+}
+
+#[tokio::test]
+async fn the_only_member_unhealthy_gives_a_warning() -> Result<()> {
+    let down = Member {
+        name: "x:1".into(),
+        source: None,
+        problem: Some("endpoint unhealthy: refused".into()),
+        label_sets: Vec::new(),
+        min_time: i64::MIN,
+        max_time: i64::MAX,
+    };
+    let fan = Fanout::new(Arc::new(Fixed(vec![down])), FanoutOptions::default());
+    let req = SelectRequest::all();
+    assert!(select(&fan, &req).await?.is_empty());
+    assert_eq!(req.warnings.get(), ["x:1: endpoint unhealthy: refused"]);
+    assert!(select(&fan.with_partial_response(PartialResponse::Abort), &SelectRequest::all()).await.is_err());
+    // Behind a StoreAPI server: the select ends with the failure as an error item.
+    let req = SelectRequest::all();
+    let mut s = fan.for_store_api().select(&req).await?;
+    let mut items = Vec::new();
+    while let Some(i) = s.next().await {
+        items.push(i.map(|b| b.labels.len()).map_err(|e| e.to_string()));
+    }
+    assert_eq!(items, [Err("x:1: endpoint unhealthy: refused".to_string())]);
+    Ok(())
+}
