@@ -296,3 +296,39 @@ async fn the_only_member_unhealthy_gives_a_warning() -> Result<()> {
     assert_eq!(items, [Err("x:1: endpoint unhealthy: refused".to_string())]);
     Ok(())
 }
+
+/// One batch, then silence.
+#[derive(Debug)]
+struct Stall(Labels);
+
+#[async_trait]
+impl SeriesSource for Stall {
+    async fn select(&self, _: &SelectRequest) -> Result<SeriesStream> {
+        let first = SeriesBatch::from_series(vec![(up("a"), vec![1], vec![1.0])]);
+        Ok(Box::pin(futures::stream::iter([first]).chain(futures::stream::pending())))
+    }
+    async fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    async fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn time_range(&self) -> (i64, i64) {
+        (0, 10)
+    }
+    fn external_labels(&self) -> &Labels {
+        &self.0
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_stalling_mid_stream_hits_the_response_timeout() -> Result<()> {
+    let opts = FanoutOptions { response_timeout: Some(Duration::from_millis(500)), ..Default::default() };
+    let set = StaticMembers(vec![("slow".into(), Arc::new(Stall(Labels::default())) as _)]);
+    let fan = Fanout::new(Arc::new(set), opts);
+    let req = SelectRequest::all();
+    assert_eq!(select(&fan, &req).await?.len(), 1, "the batch before the stall is kept");
+    assert_eq!(req.warnings.get(), ["slow: no data within the response timeout of 500ms"]);
+    assert!(select(&fan.with_partial_response(PartialResponse::Abort), &SelectRequest::all()).await.is_err());
+    Ok(())
+}
