@@ -3,6 +3,7 @@
 
 mod commands;
 mod flags;
+mod grpc;
 mod http;
 mod probes;
 

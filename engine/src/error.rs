@@ -73,6 +73,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A remote source failed, timed out or is unhealthy (a partial response under ABORT).
+    #[error("{0}")]
+    Unavailable(String),
+
     /// Invalid input from a user (flags, arguments).
     #[error("{0}")]
     InvalidArgument(String),

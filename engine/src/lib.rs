@@ -14,7 +14,9 @@
 //! [`parquet::ParquetBlockWriter`] / [`parquet::ParquetBlock`] (format version 1, DESIGN.md §3)
 //! and [`convert::import_blocks`] (native → Parquet), [`catalog::BucketSource`] (all blocks of a
 //! bucket as one source), [`storeapi`] (Thanos's StoreAPI: a gRPC server over any source and a
-//! client that is a source), [`promql::Engine`] (PromQL over any source; conformance is run
+//! client that is a source), [`fanout::Fanout`] (the querier's merged view over endpoints and
+//! in-process sources, with partial response), [`dedup::DedupSource`] (HA replicas merged with
+//! Thanos's penalty algorithm), [`promql::Engine`] (PromQL over any source; conformance is run
 //! against Prometheus's promqltest scripts in `tests/engine/promqltest.rs`),
 //! [`compact::run_pass`] (the compactor: compaction, vertical dedup, downsampling, retention)
 //! and [`downsampled::ResolutionSource`] (a bucket read at a maximum resolution).
@@ -23,8 +25,10 @@ pub mod bucket;
 pub mod catalog;
 pub mod compact;
 pub mod convert;
+pub mod dedup;
 pub mod downsampled;
 mod error;
+pub mod fanout;
 pub mod labels;
 pub mod matcher;
 pub mod memory;

@@ -3,6 +3,8 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+#[path = "engine/fanout.rs"]
+mod fanout;
 #[path = "engine/promqltest.rs"]
 mod promqltest;
 #[path = "engine/storeapi.rs"]

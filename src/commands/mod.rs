@@ -11,7 +11,7 @@ use std::process::ExitCode;
 /// Top-level subcommands (Thanos's names).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the Prometheus HTTP API (PromQL, series, labels) over every block of the bucket.
+    /// The global querier: Prometheus HTTP API and StoreAPI over StoreAPI endpoints and/or a bucket, HA replicas deduplicated.
     Query(query::QueryArgs),
     /// Serve Thanos's StoreAPI (gRPC) over every block of the bucket.
     Store(store::StoreArgs),

@@ -1,15 +1,26 @@
-//! `promlake query`: Prometheus's HTTP API over every block of the bucket.
+//! `promlake query`: Prometheus's HTTP API over everything the querier reaches — StoreAPI
+//! endpoints (`--endpoint`, health-checked) and, with `--bucket`, the bucket's blocks in
+//! process — merged, deduplicated by `--query.replica-label`, and served again over StoreAPI on
+//! `--grpc-address` so queriers stack.
 //!
-//! Wiring only: validate the flags, bind the HTTP listener, load the bucket in the background
+//! Wiring only: validate the flags, bind the listeners, load the bucket in the background
 //! (the server answers `/-/ready` with 200 once it is loaded) and refresh it every
-//! `--sync-block-duration`. The API itself lives in `crate::http`.
+//! `--sync-block-duration`; the endpoint set refreshes itself. The API lives in `crate::http`,
+//! the gRPC services in `crate::grpc`.
 
 use crate::flags::BucketArgs;
 use crate::http::{ApiState, router};
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{ArgAction, Args};
+use promlake_engine::SeriesSource;
 use promlake_engine::catalog::BucketSource;
+use promlake_engine::dedup::DedupFunc;
+use promlake_engine::fanout::discovery::EndpointSpec;
+use promlake_engine::fanout::endpoints::{EndpointSet, EndpointSetOptions};
+use promlake_engine::fanout::store_endpoint::StoreConnector;
+use promlake_engine::fanout::{Fanout, FanoutOptions, MemberSet, Members, PartialResponse, StaticMembers};
 use promlake_engine::promql::QueryOptions;
+use promlake_engine::storeapi::StoreMetrics;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +31,39 @@ pub struct QueryArgs {
     /// Listen address (host:port) of the HTTP server: the Prometheus HTTP API, /metrics, /-/healthy and /-/ready.
     #[arg(long = "http-address", env = "PROMLAKE_HTTP_ADDRESS", default_value = "127.0.0.1:10902")]
     http_address: String,
+    /// Listen address (host:port) of the gRPC server: StoreAPI (thanos.Store) and thanos.info.Info over the merged, not deduplicated, view, so other queriers can use this one as an endpoint.
+    #[arg(long = "grpc-address", env = "PROMLAKE_GRPC_ADDRESS", default_value = "127.0.0.1:10901")]
+    grpc_address: String,
+    /// A StoreAPI endpoint to query (HOST:PORT, or dns+HOST:PORT for every A/AAAA record of HOST); repeatable.
+    #[arg(long = "endpoint", env = "PROMLAKE_ENDPOINT", value_name = "HOST:PORT", value_delimiter = ',')]
+    endpoints: Vec<String>,
+    /// Label that tells HA replicas apart; series differing only in replica labels are deduplicated (repeatable).
+    #[arg(
+        long = "query.replica-label",
+        env = "PROMLAKE_QUERY_REPLICA_LABEL",
+        value_name = "LABEL",
+        value_delimiter = ','
+    )]
+    replica_labels: Vec<String>,
+    /// How replicas are merged: penalty (Thanos's default: one replica at a time, switching across gaps) or chain (every sample of every replica, equal timestamps once).
+    #[arg(long = "deduplication.func", env = "PROMLAKE_DEDUPLICATION_FUNC", default_value = "penalty", value_parser = dedup_func)]
+    dedup_func: DedupFunc,
+    /// Answer with partial data and warnings when an endpoint fails or times out (the default when a request has no partial_response parameter); false: fail the request.
+    #[arg(long = "query.partial-response", env = "PROMLAKE_QUERY_PARTIAL_RESPONSE", value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    partial_response: bool,
+    /// Same as --query.partial-response=false (Thanos's spelling).
+    #[arg(long = "no-query.partial-response")]
+    no_partial_response: bool,
+    /// Longest an endpoint may take to answer (per batch of series) before it counts as failed (0s: as long as the query runs).
+    #[arg(long = "store.response-timeout", env = "PROMLAKE_STORE_RESPONSE_TIMEOUT", default_value = "0s", value_parser = duration)]
+    response_timeout: Duration,
+    /// How long an endpoint whose Info fails keeps being reported in warnings before it is left out silently.
+    #[arg(long = "store.unhealthy-timeout", env = "PROMLAKE_STORE_UNHEALTHY_TIMEOUT", default_value = "5m", value_parser = duration)]
+    unhealthy_timeout: Duration,
+    /// How often endpoints are resolved and asked for their Info.
+    #[arg(long = "endpoint.info-interval", env = "PROMLAKE_ENDPOINT_INFO_INTERVAL", default_value = "5s", value_parser = duration)]
+    info_interval: Duration,
+    /// Optional: the bucket to serve in process, merged with the endpoints.
     #[command(flatten)]
     bucket: BucketArgs,
     /// How far back an instant selector looks for a sample (a duration such as 5m, 1h30m, 30s).
@@ -41,36 +85,130 @@ fn duration(s: &str) -> Result<Duration, String> {
     crate::http::parse_prometheus_duration(s)
 }
 
+fn dedup_func(s: &str) -> Result<DedupFunc, String> {
+    DedupFunc::parse(s).map_err(|e| e.to_string())
+}
+
+/// The flags, validated.
+struct Config {
+    specs: Vec<EndpointSpec>,
+    fanout: FanoutOptions,
+    endpoints: EndpointSetOptions,
+    query: QueryOptions,
+    has_bucket: bool,
+}
+
 impl QueryArgs {
-    /// Serves until interrupted (SIGINT/SIGTERM), or fails when the bucket cannot be loaded.
-    pub async fn run(self) -> Result<ExitCode> {
+    fn config(&self) -> Result<Config> {
         if self.lookback_delta.is_zero() {
             bail!("--query.lookback-delta must be positive");
         }
         if self.timeout.is_zero() {
             bail!("--query.timeout must be positive");
         }
-        let bucket = self.bucket.open()?;
-        let opts = QueryOptions {
-            lookback_delta_ms: i64::try_from(self.lookback_delta.as_millis()).unwrap_or(i64::MAX),
-            max_samples: self.max_samples,
-            timeout: self.timeout,
+        if self.info_interval.is_zero() {
+            bail!("--endpoint.info-interval must be positive");
+        }
+        if let Some(bad) = self.replica_labels.iter().find(|l| l.is_empty() || l.contains(['=', '{', '"'])) {
+            bail!("--query.replica-label {bad:?} is not a label name");
+        }
+        let specs = self.endpoints.iter().map(|e| EndpointSpec::parse(e)).collect::<Result<Vec<_>, _>>()?;
+        let b = &self.bucket;
+        let has_bucket =
+            b.bucket.is_some() || b.objstore_config.is_some() || b.objstore_config_file.is_some();
+        if specs.is_empty() && !has_bucket {
+            bail!("nothing to query: pass --endpoint HOST:PORT (repeatable) and/or --bucket URL");
+        }
+        let partial = if self.partial_response && !self.no_partial_response {
+            PartialResponse::Warn
+        } else {
+            PartialResponse::Abort
         };
-        let state = ApiState::new(opts);
+        Ok(Config {
+            specs,
+            fanout: FanoutOptions {
+                partial_response: partial,
+                response_timeout: (!self.response_timeout.is_zero()).then_some(self.response_timeout),
+            },
+            endpoints: EndpointSetOptions {
+                unhealthy_timeout: self.unhealthy_timeout,
+                refresh_interval: self.info_interval,
+                ..Default::default()
+            },
+            query: QueryOptions {
+                lookback_delta_ms: i64::try_from(self.lookback_delta.as_millis()).unwrap_or(i64::MAX),
+                max_samples: self.max_samples,
+                timeout: self.timeout,
+            },
+            has_bucket,
+        })
+    }
+
+    /// Serves until interrupted (SIGINT/SIGTERM), or fails when the bucket cannot be loaded.
+    pub async fn run(self) -> Result<ExitCode> {
+        let cfg = self.config()?;
+        let bucket = if cfg.has_bucket { Some(self.bucket.open()?) } else { None };
+        let state = ApiState::new(cfg.query.clone(), self.replica_labels.clone(), self.dedup_func);
         let listener = tokio::net::TcpListener::bind(&self.http_address)
             .await
             .with_context(|| format!("listening on --http-address {}", self.http_address))?;
-        tracing::info!(address = %listener.local_addr()?, "serving the Prometheus HTTP API");
+        let grpc_listener = tokio::net::TcpListener::bind(&self.grpc_address)
+            .await
+            .with_context(|| format!("listening on --grpc-address {}", self.grpc_address))?;
+        tracing::info!(
+            http = %listener.local_addr()?,
+            grpc = %grpc_listener.local_addr()?,
+            endpoints = cfg.specs.len(),
+            bucket = cfg.has_bucket,
+            "serving the Prometheus HTTP API and StoreAPI"
+        );
 
+        let mut sets: Vec<Arc<dyn MemberSet>> = Vec::new();
+        let endpoint_set = (!cfg.specs.is_empty()).then(|| {
+            Arc::new(EndpointSet::new(
+                cfg.specs.clone(),
+                Arc::new(StoreConnector::default()),
+                cfg.endpoints.clone(),
+            ))
+        });
+        let store_metrics = Arc::new(StoreMetrics::default());
+        state.add_metrics({
+            let m = store_metrics.clone();
+            Arc::new(move || m.render())
+        });
+        if let Some(set) = &endpoint_set {
+            state.add_metrics({
+                let set = set.clone();
+                Arc::new(move || endpoint_metrics(&set))
+            });
+            // The first round before serving, so that the first queries see the endpoints.
+            set.refresh().await;
+            sets.push(set.clone());
+            tokio::spawn(set.clone().run());
+        }
+        let fanout_opts = cfg.fanout.clone();
+        let (grpc_tx, grpc_rx) = tokio::sync::oneshot::channel::<Fanout>();
         let loader = {
             let state = state.clone();
             let sync = self.sync_interval;
             async move {
+                let Some(bucket) = bucket else {
+                    let fanout = Fanout::new(Arc::new(Members(sets)), fanout_opts);
+                    state.set_view(fanout.clone());
+                    let _ = grpc_tx.send(fanout);
+                    return std::future::pending::<Result<()>>().await;
+                };
                 let source = Arc::new(BucketSource::open(bucket).await.context("loading the bucket")?);
                 tracing::info!(blocks = source.block_ids().await.len(), "bucket loaded; ready");
-                state.set_source(source.clone());
+                sets.push(Arc::new(StaticMembers(vec![(
+                    "bucket".into(),
+                    source.clone() as Arc<dyn SeriesSource>,
+                )])));
+                let fanout = Fanout::new(Arc::new(Members(sets)), fanout_opts);
+                state.set_view(fanout.clone());
+                let _ = grpc_tx.send(fanout);
                 if sync.is_zero() {
-                    std::future::pending::<()>().await;
+                    return std::future::pending::<Result<()>>().await;
                 }
                 let mut tick = tokio::time::interval(sync);
                 tick.tick().await;
@@ -81,17 +219,39 @@ impl QueryArgs {
                         Err(e) => tracing::warn!(error = %e, "bucket sync failed; keeping the known blocks"),
                     }
                 }
-                #[expect(unreachable_code, reason = "the type of the async block")]
-                Ok::<(), anyhow::Error>(())
             }
+        };
+        let grpc = async move {
+            // Serve once the view exists (the bucket is loaded).
+            let Ok(fanout) = grpc_rx.await else { return std::future::pending::<Result<()>>().await };
+            crate::grpc::serve(
+                grpc_listener,
+                crate::grpc::query_routes(fanout, store_metrics),
+                shutdown_signal(),
+            )
+            .await
         };
         let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
         tokio::select! {
             r = server => r.context("HTTP server")?,
             r = loader => r?,
+            r = grpc => r.context("gRPC server")?,
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `promlake_query_endpoints{state}`: endpoints by health.
+fn endpoint_metrics(set: &EndpointSet) -> String {
+    let status = set.status();
+    let healthy = status.iter().filter(|s| s.last_error.is_none()).count();
+    format!(
+        "# HELP promlake_query_endpoints StoreAPI endpoints by health (Info answered on the last check or not).\n\
+         # TYPE promlake_query_endpoints gauge\n\
+         promlake_query_endpoints{{state=\"healthy\"}} {healthy}\n\
+         promlake_query_endpoints{{state=\"unhealthy\"}} {}\n",
+        status.len() - healthy
+    )
 }
 
 /// Resolves on SIGINT or SIGTERM.

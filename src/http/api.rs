@@ -1,26 +1,25 @@
 //! Handlers of Prometheus's HTTP API (`/api/v1/...`), with Prometheus's parameter names,
 //! validation order and error messages.
 //!
-//! Thanos's extra parameters `dedup`, `partial_response`, `max_source_resolution` and
-//! `replicaLabels[]` are accepted and ignored for now: the one source is the bucket's raw
-//! blocks, with no replicas to deduplicate, no remote stores to fail partially and no
-//! downsampled data to choose.
+//! Thanos's extra parameters `dedup`, `partial_response` and `replicaLabels[]` shape the
+//! request's view of the sources (see `view`); problems a partial response tolerated are
+//! answered in the envelope's `warnings`. `max_source_resolution` is accepted and ignored (no
+//! downsampled data is read yet).
 
 use super::error::{ApiError, Result};
 use super::params::{Params, now_ms, parse_duration, parse_time};
-use super::{ApiState, json};
+use super::{ApiState, json, view};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use promlake_engine::promql::{Engine, PromqlError, QueryOptions, Value};
-use promlake_engine::{Labels, MatchOp, Matcher, SelectRequest, SeriesSource};
+use promlake_engine::{Labels, MatchOp, Matcher, SelectHints, SelectRequest, Warnings};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Most points a range query may return per series.
@@ -38,18 +37,27 @@ fn params(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Params {
     Params::new(is_form.then_some(body.as_ref()), query)
 }
 
-/// The success envelope around `data`, or the error.
-fn respond(r: Result<String>) -> Response {
+/// The success envelope around `data` with the request's warnings, or the error.
+fn respond(st: &ApiState, r: Result<String>, warnings: &Warnings) -> Response {
     match r {
         Ok(data) => {
-            ([(header::CONTENT_TYPE, "application/json")], json::success_envelope(&data)).into_response()
+            let warnings = warnings.get();
+            if !warnings.is_empty() {
+                st.metrics.partial_response();
+            }
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                json::success_envelope_with_warnings(&data, &warnings),
+            )
+                .into_response()
         }
         Err(e) => e.into_response(),
     }
 }
 
-fn source(st: &ApiState) -> Result<Arc<dyn SeriesSource>> {
-    st.source().cloned().ok_or_else(|| ApiError::Unavailable("the bucket is not loaded yet".into()))
+/// The success envelope around `data`.
+fn ok_json(data: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json::success_envelope(&data)).into_response()
 }
 
 /// `GET|POST /api/v1/query`: `query`, `time`, `timeout`, `lookback_delta`.
@@ -59,16 +67,17 @@ pub async fn query(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(instant_query(&st, &params(&headers, q.as_deref(), &body)).await)
+    let w = Warnings::default();
+    respond(&st, instant_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
-async fn instant_query(st: &ApiState, p: &Params) -> Result<String> {
+async fn instant_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
     let time = p.time_or("time", now_ms())?;
     let opts = query_options(st, p)?;
     let query = p.get("query").to_owned();
     check_query(&query)?;
-    let src = source(st)?;
-    let engine = Engine::new(opts.clone());
+    let src = view::source(st, p, w)?;
+    let engine = Engine::new(opts.clone()).with_warnings(w.clone());
     let v = evaluate(st, &opts, async move { engine.instant(&*src, &query, time).await }).await?;
     Ok(json::query_data(&v))
 }
@@ -80,10 +89,11 @@ pub async fn query_range(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(range_query(&st, &params(&headers, q.as_deref(), &body)).await)
+    let w = Warnings::default();
+    respond(&st, range_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
-async fn range_query(st: &ApiState, p: &Params) -> Result<String> {
+async fn range_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
     let start = parse_time(p.get("start")).map_err(|e| ApiError::invalid_param("start", e))?;
     let end = parse_time(p.get("end")).map_err(|e| ApiError::invalid_param("end", e))?;
     if end < start {
@@ -106,8 +116,8 @@ async fn range_query(st: &ApiState, p: &Params) -> Result<String> {
     let opts = query_options(st, p)?;
     let query = p.get("query").to_owned();
     check_query(&query)?;
-    let src = source(st)?;
-    let engine = Engine::new(opts.clone());
+    let src = view::source(st, p, w)?;
+    let engine = Engine::new(opts.clone()).with_warnings(w.clone());
     let v =
         evaluate(st, &opts, async move { engine.range(&*src, &query, start, end, step_ms).await }).await?;
     Ok(json::query_data(&v))
@@ -157,10 +167,11 @@ pub async fn series(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(find_series(&st, &params(&headers, q.as_deref(), &body)).await)
+    let w = Warnings::default();
+    respond(&st, find_series(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
-async fn find_series(st: &ApiState, p: &Params) -> Result<String> {
+async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
     let selectors = p.all("match[]");
     if selectors.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
@@ -168,15 +179,16 @@ async fn find_series(st: &ApiState, p: &Params) -> Result<String> {
     let start = p.time_or("start", i64::MIN)?;
     let end = p.time_or("end", i64::MAX)?;
     let sets = matcher_sets(&selectors)?;
-    let src = source(st)?;
+    let src = view::source(st, p, w)?;
     let mut found: BTreeMap<Vec<(String, String)>, Labels> = BTreeMap::new();
     for matchers in sets {
         let req = SelectRequest {
             matchers,
             min_time: start,
             max_time: end,
-            hints: Default::default(),
-            warnings: Default::default(),
+            // Thanos's hint for a labels-only select: StoreAPI endpoints skip the chunks.
+            hints: SelectHints { func: Some("series".into()), ..Default::default() },
+            warnings: w.clone(),
         };
         let mut stream = src.select(&req).await?;
         while let Some(batch) = stream.next().await {
@@ -196,14 +208,15 @@ pub async fn labels(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    respond(label_names(&st, &params(&headers, q.as_deref(), &body)).await)
+    let w = Warnings::default();
+    respond(&st, label_names(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
 }
 
-async fn label_names(st: &ApiState, p: &Params) -> Result<String> {
+async fn label_names(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
     p.time_or("start", i64::MIN)?;
     p.time_or("end", i64::MAX)?;
     let sets = matcher_sets(&p.all("match[]"))?;
-    let src = source(st)?;
+    let src = view::source(st, p, w)?;
     let mut names = std::collections::BTreeSet::new();
     if sets.is_empty() {
         names.extend(src.label_names(&[]).await?);
@@ -220,10 +233,11 @@ pub async fn label_values(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    respond(values_of(&st, &name, &Params::new(None, q.as_deref())).await)
+    let w = Warnings::default();
+    respond(&st, values_of(&st, &name, &Params::new(None, q.as_deref()), &w).await, &w)
 }
 
-async fn values_of(st: &ApiState, name: &str, p: &Params) -> Result<String> {
+async fn values_of(st: &ApiState, name: &str, p: &Params, w: &Warnings) -> Result<String> {
     let valid = name
         .chars()
         .enumerate()
@@ -234,7 +248,7 @@ async fn values_of(st: &ApiState, name: &str, p: &Params) -> Result<String> {
     p.time_or("start", i64::MIN)?;
     p.time_or("end", i64::MAX)?;
     let sets = matcher_sets(&p.all("match[]"))?;
-    let src = source(st)?;
+    let src = view::source(st, p, w)?;
     let mut values = std::collections::BTreeSet::new();
     if sets.is_empty() {
         values.extend(src.label_values(name, &[]).await?);
@@ -247,7 +261,7 @@ async fn values_of(st: &ApiState, name: &str, p: &Params) -> Result<String> {
 
 /// `GET /api/v1/metadata`: no metric metadata is stored; an empty object.
 pub async fn metadata() -> Response {
-    respond(Ok("{}".into()))
+    ok_json("{}".into())
 }
 
 /// `GET /api/v1/status/buildinfo`.
@@ -256,7 +270,7 @@ pub async fn buildinfo() -> Response {
     json::string(&mut data, env!("CARGO_PKG_VERSION"));
     data.push_str(r#","revision":"","branch":"","buildUser":"","buildDate":"","goVersion":"""#);
     data.push('}');
-    respond(Ok(data))
+    ok_json(data)
 }
 
 /// Each `match[]` selector as matcher sets (an `or` inside braces gives one set per branch).

@@ -18,6 +18,19 @@ pub fn success_envelope(data: &str) -> String {
     out
 }
 
+/// `{"status":"success","data":DATA,"warnings":[...]}`; no `warnings` key when there are none
+/// (Prometheus's `omitempty`).
+pub fn success_envelope_with_warnings(data: &str, warnings: &[String]) -> String {
+    let mut out = success_envelope(data);
+    if !warnings.is_empty() {
+        out.pop();
+        out.push_str(r#","warnings":"#);
+        out.push_str(&string_array(warnings));
+        out.push('}');
+    }
+    out
+}
+
 /// `{"status":"error","errorType":TYPE,"error":MSG}`.
 pub fn error_envelope(error_type: &str, msg: &str) -> String {
     let mut out = String::from(r#"{"status":"error","errorType":"#);

@@ -16,6 +16,7 @@ struct Inner {
     requests: BTreeMap<(String, u16), u64>,
     query_seconds_sum: f64,
     query_count: u64,
+    partial_responses: u64,
 }
 
 impl Metrics {
@@ -23,6 +24,13 @@ impl Metrics {
     pub fn request(&self, handler: &str, code: u16) {
         if let Ok(mut m) = self.inner.lock() {
             *m.requests.entry((handler.to_owned(), code)).or_default() += 1;
+        }
+    }
+
+    /// Counts one answer that carried warnings (a partial response).
+    pub fn partial_response(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.partial_responses += 1;
         }
     }
 
@@ -49,6 +57,11 @@ impl Metrics {
         out.push_str("# TYPE promlake_query_duration_seconds summary\n");
         let _ = writeln!(out, "promlake_query_duration_seconds_sum {}", m.query_seconds_sum);
         let _ = writeln!(out, "promlake_query_duration_seconds_count {}", m.query_count);
+        out.push_str(
+            "# HELP promlake_query_partial_responses_total API answers with warnings (sources that failed under partial response).\n",
+        );
+        out.push_str("# TYPE promlake_query_partial_responses_total counter\n");
+        let _ = writeln!(out, "promlake_query_partial_responses_total {}", m.partial_responses);
         out
     }
 }

@@ -7,13 +7,18 @@
 //!                 └── metrics middleware (requests by handler and code)      └──► json (Prometheus bytes)
 //! ```
 //!
-//! The server starts before the source is loaded: [`ApiState::set_source`] makes it ready.
+//! The server starts before the sources are loaded: [`ApiState::set_view`] makes it ready.
+//! Each request reads through its own view of the querier's [`Fanout`]: the request's
+//! partial-response strategy (`partial_response`), a warnings sink answered in the envelope's
+//! `warnings`, and, with `dedup` on (the default), replica deduplication by `replicaLabels[]` or
+//! the `--query.replica-label` flags ([`view`]).
 
 mod api;
 mod error;
 mod json;
 mod metrics;
 mod params;
+mod view;
 
 pub use metrics::Metrics;
 pub use params::parse_prometheus_duration;
@@ -24,32 +29,62 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use promlake_engine::SeriesSource;
+use promlake_engine::dedup::DedupFunc;
+use promlake_engine::fanout::Fanout;
 use promlake_engine::promql::QueryOptions;
 use std::sync::{Arc, OnceLock};
 
+/// Renders more metrics for `/metrics` (another component's counters).
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What every handler shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiState {
-    source: Arc<OnceLock<Arc<dyn SeriesSource>>>,
+    fanout: Arc<OnceLock<Fanout>>,
     opts: QueryOptions,
+    replica_labels: Vec<String>,
+    dedup_func: DedupFunc,
     metrics: Arc<Metrics>,
+    more_metrics: Arc<std::sync::Mutex<Vec<MetricsSource>>>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("fanout", &self.fanout)
+            .field("opts", &self.opts)
+            .field("replica_labels", &self.replica_labels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiState {
-    /// A state with no source yet (not ready) and these query defaults and limits.
-    pub fn new(opts: QueryOptions) -> Self {
-        ApiState { source: Arc::new(OnceLock::new()), opts, metrics: Arc::new(Metrics::default()) }
+    /// A state with no sources yet (not ready), these query defaults and limits, the replica
+    /// labels deduplication uses when a request names none, and how it merges replicas.
+    pub fn new(opts: QueryOptions, replica_labels: Vec<String>, dedup_func: DedupFunc) -> Self {
+        ApiState {
+            fanout: Arc::new(OnceLock::new()),
+            opts,
+            replica_labels,
+            dedup_func,
+            metrics: Arc::new(Metrics::default()),
+            more_metrics: Default::default(),
+        }
     }
 
-    /// Sets the source queries run against; from now on the server is ready. Later calls are
-    /// ignored.
-    pub fn set_source(&self, source: Arc<dyn SeriesSource>) {
-        let _ = self.source.set(source);
+    /// Adds metrics rendered after our own on `/metrics`.
+    pub fn add_metrics(&self, source: MetricsSource) {
+        self.more_metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(source);
     }
 
-    fn source(&self) -> Option<&Arc<dyn SeriesSource>> {
-        self.source.get()
+    /// Sets the merged view queries run against; from now on the server is ready. Later calls
+    /// are ignored.
+    pub fn set_view(&self, fanout: Fanout) {
+        let _ = self.fanout.set(fanout);
+    }
+
+    fn fanout(&self) -> Option<&Fanout> {
+        self.fanout.get()
     }
 }
 
@@ -75,7 +110,7 @@ async fn healthy() -> &'static str {
 }
 
 async fn ready(State(state): State<ApiState>) -> Response {
-    if state.source().is_some() {
+    if state.fanout().is_some() {
         (StatusCode::OK, "OK").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "the bucket is not loaded yet").into_response()
@@ -83,8 +118,11 @@ async fn ready(State(state): State<ApiState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<ApiState>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
-        .into_response()
+    let mut text = state.metrics.render();
+    for more in state.more_metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        text.push_str(&more());
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// Counts requests by route pattern (bounded: unmatched paths count as `other`) and status.

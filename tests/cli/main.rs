@@ -8,6 +8,7 @@ mod compact;
 mod harness;
 mod import;
 mod python;
+mod querier;
 mod query;
 mod s3;
 mod store;

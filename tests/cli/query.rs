@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// A child server process, killed on drop, with the temp dirs it uses.
-struct Server {
-    child: Child,
-    port: u16,
-    _dirs: Vec<TempDir>,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) _dirs: Vec<TempDir>,
 }
 
 impl Drop for Server {
@@ -25,7 +25,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         http(self.port, "GET", path, None)
     }
 
@@ -33,14 +33,14 @@ impl Server {
         http(self.port, "POST", path, Some(form))
     }
 
-    fn json(&self, path: &str) -> Json {
+    pub(crate) fn json(&self, path: &str) -> Json {
         let (code, body) = self.get(path);
         assert_eq!(code, 200, "GET {path}: {body}");
         serde_json::from_str(&body).unwrap()
     }
 
     /// Waits until `/-/ready` answers 200.
-    fn wait_ready(mut self, what: &str) -> Self {
+    pub(crate) fn wait_ready(mut self, what: &str) -> Self {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -93,7 +93,7 @@ fn http(port: u16, method: &str, path: &str, form: Option<&str>) -> (u16, String
 }
 
 /// Percent-encodes a query parameter value.
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -110,6 +110,7 @@ fn start_promlake() -> Server {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_promlake"))
         .args(["query", "--bucket", &url, "--http-address", &format!("127.0.0.1:{port}")])
+        .args(["--grpc-address", &format!("127.0.0.1:{}", free_port())])
         .env("PROMLAKE_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -118,7 +119,7 @@ fn start_promlake() -> Server {
 }
 
 /// Prometheus 2.42 with the tiny blocks as its TSDB.
-fn start_prometheus() -> Server {
+pub(crate) fn start_prometheus() -> Server {
     let data = tempfile::tempdir().unwrap();
     copy_dir(&tiny_blocks(), data.path());
     let conf_dir = tempfile::tempdir().unwrap();
@@ -280,9 +281,9 @@ fn api_shapes_and_errors() {
 }
 
 /// A query result reduced to comparable parts: result type, and per label set its points.
-type Normalized = (String, BTreeMap<String, Vec<(i64, f64)>>);
+pub(crate) type Normalized = (String, BTreeMap<String, Vec<(i64, f64)>>);
 
-fn normalize(body: &str) -> Normalized {
+pub(crate) fn normalize(body: &str) -> Normalized {
     let j: Json = serde_json::from_str(body).unwrap();
     assert_eq!(j["status"], "success", "{body}");
     let kind = j["data"]["resultType"].as_str().unwrap().to_string();
@@ -323,7 +324,7 @@ fn close(a: f64, b: f64) -> bool {
     (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
-fn assert_same_result(query: &str, path: &str, ours: &Normalized, theirs: &Normalized) {
+pub(crate) fn assert_same_result(query: &str, path: &str, ours: &Normalized, theirs: &Normalized) {
     assert_eq!(ours.0, theirs.0, "{query}: result type ({path})");
     assert_eq!(
         ours.1.keys().collect::<Vec<_>>(),

@@ -199,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cmd = Command::new(&promlake);
     cmd.args(["query", "--bucket", &format!("file://{}", ds.lake.display())])
         .args(["--http-address", &format!("127.0.0.1:{lake_port}")])
+        .args(["--grpc-address", &format!("127.0.0.1:{}", free_port()?)])
         .env("PROMLAKE_LOG_LEVEL", "warn");
     let mut lake = Server::start("promlake query", cmd, lake_port, &work.join("promlake-query.log"))?;
 

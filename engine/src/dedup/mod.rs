@@ -1,0 +1,184 @@
+//! Query-time deduplication of HA replicas (Thanos's `--query.replica-label`,
+//! `reference/thanos.md` §5).
+//!
+//! ```text
+//!  inner source ──select──► series with replica labels ──strip──► group equal label sets
+//!                                                                   │ (replicas ordered by their
+//!                                                                   ▼  original labels)
+//!                                     penalty merge per group (counter-aware for rate & co)
+//! ```
+//!
+//! [`DedupSource`] wraps any [`SeriesSource`] (usually the querier's fan-out): series that
+//! differ only in replica labels are merged with [`penalty::merge_replicas`]; the counter
+//! adjustment is on when the selector sits inside `rate`, `increase`, `irate` or `resets`
+//! ([`SelectHints::func`](crate::SelectHints)). Label names and values leave the replica
+//! labels out, as Thanos's stores do for `without_replica_labels`.
+
+pub mod penalty;
+#[cfg(test)]
+mod tests;
+
+use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::{Labels, Matcher, Result};
+use async_trait::async_trait;
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// Series per batch a deduplicated select returns.
+const BATCH_SERIES: usize = 1024;
+
+/// Is the counter adjustment wanted for this function around the selector (Thanos's
+/// `isCounter`)?
+pub fn is_counter_function(func: Option<&str>) -> bool {
+    matches!(func, Some("rate" | "increase" | "irate" | "resets"))
+}
+
+/// How replicas are merged (Thanos's `--deduplication.func`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupFunc {
+    /// The penalty algorithm: one replica at a time, switching across gaps.
+    #[default]
+    Penalty,
+    /// Prometheus's chained merge: every timestamp of any replica, equal timestamps once (the
+    /// first replica's value).
+    Chain,
+}
+
+impl DedupFunc {
+    /// Parses Thanos's names `penalty` and `chain`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "penalty" => Ok(DedupFunc::Penalty),
+            "chain" => Ok(DedupFunc::Chain),
+            other => Err(crate::Error::InvalidArgument(format!(
+                "unknown deduplication function {other:?} (expected penalty or chain)"
+            ))),
+        }
+    }
+}
+
+/// A source whose replicas (series equal but for the replica labels) are merged into one.
+#[derive(Debug, Clone)]
+pub struct DedupSource {
+    inner: Arc<dyn SeriesSource>,
+    replica_labels: Vec<String>,
+    func: DedupFunc,
+    external: Labels,
+}
+
+impl DedupSource {
+    /// Deduplicates `inner` by `replica_labels` with the penalty algorithm; with no replica
+    /// labels, series pass unchanged.
+    pub fn new(inner: Arc<dyn SeriesSource>, replica_labels: Vec<String>) -> Self {
+        let external = strip(inner.external_labels(), &replica_labels);
+        DedupSource { inner, replica_labels, func: DedupFunc::Penalty, external }
+    }
+
+    /// The same with another merge function.
+    pub fn with_func(mut self, func: DedupFunc) -> Self {
+        self.func = func;
+        self
+    }
+
+    /// The replica labels.
+    pub fn replica_labels(&self) -> &[String] {
+        &self.replica_labels
+    }
+}
+
+/// `labels` without the replica labels.
+pub fn strip(labels: &Labels, replica_labels: &[String]) -> Labels {
+    if replica_labels.is_empty() || !labels.iter().any(|l| replica_labels.contains(&l.name)) {
+        return labels.clone();
+    }
+    Labels::from_pairs(
+        labels
+            .iter()
+            .filter(|l| !replica_labels.contains(&l.name))
+            .map(|l| (l.name.clone(), l.value.clone())),
+    )
+}
+
+/// Deduplicates a list of series: strips the replica labels, groups equal label sets and merges
+/// each group with `func` (`counter`: the penalty merge's counter adjustment). The result is in
+/// label order.
+pub fn dedup_series(
+    series: Vec<(Labels, Vec<i64>, Vec<f64>)>,
+    replica_labels: &[String],
+    func: DedupFunc,
+    counter: bool,
+) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
+    let mut keyed: Vec<(Labels, Labels, Vec<i64>, Vec<f64>)> =
+        series.into_iter().map(|(l, ts, vs)| (strip(&l, replica_labels), l, ts, vs)).collect();
+    keyed.sort_by(|a, b| a.0.block_order(&b.0).then_with(|| a.1.block_order(&b.1)));
+    let mut out = Vec::with_capacity(keyed.len());
+    let mut i = 0;
+    while i < keyed.len() {
+        let mut j = i + 1;
+        while j < keyed.len() && keyed[j].0 == keyed[i].0 {
+            j += 1;
+        }
+        let group = &keyed[i..j];
+        let replicas: Vec<(&[i64], &[f64])> =
+            group.iter().map(|s| (s.2.as_slice(), s.3.as_slice())).collect();
+        let (ts, vs) = match func {
+            DedupFunc::Penalty => penalty::merge_replicas(&replicas, counter),
+            DedupFunc::Chain => chain(&replicas),
+        };
+        out.push((group[0].0.clone(), ts, vs));
+        i = j;
+    }
+    out
+}
+
+/// Every timestamp of any replica once, in order; on equal timestamps the first replica wins.
+fn chain(replicas: &[(&[i64], &[f64])]) -> (Vec<i64>, Vec<f64>) {
+    let mut pts: Vec<(i64, f64)> =
+        replicas.iter().flat_map(|(ts, vs)| ts.iter().copied().zip(vs.iter().copied())).collect();
+    pts.sort_by_key(|p| p.0);
+    pts.dedup_by_key(|p| p.0);
+    pts.into_iter().unzip()
+}
+
+#[async_trait]
+impl SeriesSource for DedupSource {
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        if self.replica_labels.is_empty() {
+            return self.inner.select(req).await;
+        }
+        let mut stream = self.inner.select(req).await?;
+        let mut series = Vec::new();
+        while let Some(batch) = stream.next().await {
+            series.extend(batch?.to_series());
+        }
+        let counter = is_counter_function(req.hints.func.as_deref());
+        let mut series = dedup_series(series, &self.replica_labels, self.func, counter);
+        let mut batches = Vec::new();
+        while !series.is_empty() {
+            let rest = series.split_off(series.len().min(BATCH_SERIES));
+            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
+        }
+        Ok(Box::pin(futures::stream::iter(batches)))
+    }
+
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = self.inner.label_names(matchers).await?;
+        names.retain(|n| !self.replica_labels.contains(n));
+        Ok(names)
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        if self.replica_labels.iter().any(|r| r == name) {
+            return Ok(Vec::new());
+        }
+        self.inner.label_values(name, matchers).await
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        self.inner.time_range()
+    }
+
+    fn external_labels(&self) -> &Labels {
+        &self.external
+    }
+}
