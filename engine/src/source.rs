@@ -56,6 +56,9 @@ pub struct SelectHints {
     pub range_ms: i64,
     /// The query's step (ms); 0 for an instant query.
     pub step_ms: i64,
+    /// The coarsest downsampled resolution (ms) the query accepts (Thanos's
+    /// `max_source_resolution`); 0 reads raw data only.
+    pub max_resolution_ms: i64,
 }
 
 impl SelectRequest {

@@ -13,8 +13,8 @@ use crate::http::{ApiState, router};
 use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Args};
 use promlake_engine::SeriesSource;
-use promlake_engine::catalog::BucketSource;
 use promlake_engine::dedup::DedupFunc;
+use promlake_engine::downsampled::BucketView;
 use promlake_engine::fanout::discovery::EndpointSpec;
 use promlake_engine::fanout::endpoints::{EndpointSet, EndpointSetOptions};
 use promlake_engine::fanout::store_endpoint::StoreConnector;
@@ -69,6 +69,10 @@ pub struct QueryArgs {
     /// How far back an instant selector looks for a sample (a duration such as 5m, 1h30m, 30s).
     #[arg(long = "query.lookback-delta", env = "PROMLAKE_QUERY_LOOKBACK_DELTA", default_value = "5m", value_parser = duration)]
     lookback_delta: Duration,
+    /// Read downsampled data (5m, 1h) when a request gives no `max_source_resolution`: up to a
+    /// fifth of a range query's step, as Thanos does.
+    #[arg(long = "query.auto-downsampling", env = "PROMLAKE_QUERY_AUTO_DOWNSAMPLING")]
+    auto_downsampling: bool,
     /// Longest a query may run; a request's `timeout` parameter can only shorten it.
     #[arg(long = "query.timeout", env = "PROMLAKE_QUERY_TIMEOUT", default_value = "2m", value_parser = duration)]
     timeout: Duration,
@@ -139,6 +143,8 @@ impl QueryArgs {
                 lookback_delta_ms: i64::try_from(self.lookback_delta.as_millis()).unwrap_or(i64::MAX),
                 max_samples: self.max_samples,
                 timeout: self.timeout,
+                max_resolution_ms: 0,
+                auto_downsampling: self.auto_downsampling,
             },
             has_bucket,
         })
@@ -198,8 +204,8 @@ impl QueryArgs {
                     let _ = grpc_tx.send(fanout);
                     return std::future::pending::<Result<()>>().await;
                 };
-                let source = Arc::new(BucketSource::open(bucket).await.context("loading the bucket")?);
-                tracing::info!(blocks = source.block_ids().await.len(), "bucket loaded; ready");
+                let source = Arc::new(BucketView::open(bucket).await.context("loading the bucket")?);
+                tracing::info!(blocks = source.raw().block_ids().await.len(), "bucket loaded; ready");
                 sets.push(Arc::new(StaticMembers(vec![(
                     "bucket".into(),
                     source.clone() as Arc<dyn SeriesSource>,
@@ -215,7 +221,9 @@ impl QueryArgs {
                 loop {
                     tick.tick().await;
                     match source.refresh().await {
-                        Ok(()) => tracing::debug!(blocks = source.block_ids().await.len(), "bucket synced"),
+                        Ok(()) => {
+                            tracing::debug!(blocks = source.raw().block_ids().await.len(), "bucket synced")
+                        }
                         Err(e) => tracing::warn!(error = %e, "bucket sync failed; keeping the known blocks"),
                     }
                 }

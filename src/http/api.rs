@@ -14,6 +14,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use promlake_engine::downsampled;
 use promlake_engine::promql::{Engine, PromqlError, QueryOptions, Value};
 use promlake_engine::{Labels, MatchOp, Matcher, SelectHints, SelectRequest, Warnings};
 use promql_parser::label::MatchOp as PMatchOp;
@@ -73,7 +74,7 @@ pub async fn query(
 
 async fn instant_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
     let time = p.time_or("time", now_ms())?;
-    let opts = query_options(st, p)?;
+    let opts = query_options(st, p, 0)?;
     let query = p.get("query").to_owned();
     check_query(&query)?;
     let src = view::source(st, p, w)?;
@@ -113,7 +114,7 @@ async fn range_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
                 .into(),
         ));
     }
-    let opts = query_options(st, p)?;
+    let opts = query_options(st, p, step_ms)?;
     let query = p.get("query").to_owned();
     check_query(&query)?;
     let src = view::source(st, p, w)?;
@@ -123,8 +124,9 @@ async fn range_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
     Ok(json::query_data(&v))
 }
 
-/// The flag defaults narrowed by the request's `timeout` and `lookback_delta`.
-fn query_options(st: &ApiState, p: &Params) -> Result<QueryOptions> {
+/// The flag defaults narrowed by the request's `timeout`, `lookback_delta` and Thanos's
+/// `max_source_resolution` (the lookback grows to the resolution read, as in Thanos).
+fn query_options(st: &ApiState, p: &Params, step_ms: i64) -> Result<QueryOptions> {
     let mut opts = st.opts.clone();
     if let Some(t) = p.duration("timeout")? {
         opts.timeout = opts.timeout.min(t);
@@ -132,6 +134,10 @@ fn query_options(st: &ApiState, p: &Params) -> Result<QueryOptions> {
     if let Some(d) = p.duration("lookback_delta")?.filter(|d| !d.is_zero()) {
         opts.lookback_delta_ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     }
+    opts.max_resolution_ms =
+        downsampled::max_source_resolution(p.get("max_source_resolution"), step_ms, opts.auto_downsampling)
+            .map_err(|e| ApiError::invalid_param("max_source_resolution", e))?;
+    opts.lookback_delta_ms = downsampled::lookback_for(opts.lookback_delta_ms, opts.max_resolution_ms);
     Ok(opts)
 }
 

@@ -112,7 +112,7 @@ async fn dedup_source_groups_by_labels_without_replicas() -> Result<()> {
     ]);
     let dedup = DedupSource::new(Arc::new(src), vec!["replica".into(), "rack".into()]);
     let mut req = SelectRequest::all();
-    req.hints = SelectHints { func: Some("rate".into()), range_ms: 60_000, step_ms: 0 };
+    req.hints = SelectHints { func: Some("rate".into()), range_ms: 60_000, ..Default::default() };
     let mut got = Vec::new();
     let mut stream = dedup.select(&req).await?;
     while let Some(b) = stream.next().await {

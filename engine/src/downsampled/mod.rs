@@ -10,8 +10,10 @@
 //! Known, as in Thanos: `count_over_time` counts windows, not raw samples.
 
 mod source;
+mod view;
 
 pub use source::ResolutionSource;
+pub use view::BucketView;
 
 use crate::bucket::BlockInfo;
 use crate::compact::plan::resolution;

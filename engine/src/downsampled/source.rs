@@ -114,11 +114,11 @@ impl ResolutionSource {
         })
     }
 
-    async fn chosen(&self, min_time: i64, max_time: i64) -> Vec<Opened> {
+    async fn chosen(&self, min_time: i64, max_time: i64, max_resolution_ms: i64) -> Vec<Opened> {
         let blocks = self.blocks.read().await;
         let infos: Vec<BlockInfo> = blocks.iter().map(|b| b.0.clone()).collect();
         let by_id: HashMap<&str, &Opened> = blocks.iter().map(|b| (b.0.meta.ulid.as_str(), &b.1)).collect();
-        blocks_for(&infos, min_time, max_time, self.max_resolution_ms)
+        blocks_for(&infos, min_time, max_time, max_resolution_ms)
             .iter()
             .filter_map(|b| by_id.get(b.meta.ulid.as_str()).map(|o| (*o).clone()))
             .collect()
@@ -134,7 +134,8 @@ impl SeriesSource for ResolutionSource {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
         let mut pieces: BTreeMap<String, (Labels, Vec<Piece>)> = BTreeMap::new();
         let mut any_aggr = false;
-        for block in self.chosen(req.min_time, req.max_time).await {
+        let max_resolution = self.max_resolution_ms.max(req.hints.max_resolution_ms);
+        for block in self.chosen(req.min_time, req.max_time, max_resolution).await {
             match block {
                 Opened::Raw(src) => {
                     let mut stream = src.select(req).await?;

@@ -183,7 +183,8 @@ impl Engine {
             self.opts.lookback_delta_ms,
             &mut plans,
         )?;
-        let data = selector::fetch(source, plans, deadline, &self.warnings).await?;
+        let data =
+            selector::fetch(source, plans, deadline, &self.warnings, self.opts.max_resolution_ms).await?;
         let ev = Evaluator {
             opts: &self.opts,
             query_start: steps.start,

@@ -90,7 +90,7 @@ pub(crate) fn plan(
             matchers: matchers_of(vs)?,
             min_time: l.saturating_sub(off).saturating_sub(back),
             max_time: h.saturating_sub(off),
-            hints: SelectHints { func: func.map(str::to_string), range_ms: range, step_ms: 0 },
+            hints: SelectHints { func: func.map(str::to_string), range_ms: range, ..Default::default() },
         });
         Ok(())
     };
@@ -143,6 +143,7 @@ pub(crate) async fn fetch(
     plans: Vec<Fetch>,
     deadline: std::time::Instant,
     warnings: &Warnings,
+    max_resolution_ms: i64,
 ) -> Res<HashMap<usize, Vec<SeriesData>>> {
     let timed_out = || PromqlError::Timeout("query preparation".into());
     let mut out = HashMap::new();
@@ -151,7 +152,7 @@ pub(crate) async fn fetch(
             matchers: p.matchers,
             min_time: p.min_time,
             max_time: p.max_time,
-            hints: p.hints,
+            hints: SelectHints { max_resolution_ms, ..p.hints },
             warnings: warnings.clone(),
         };
         if std::time::Instant::now() > deadline {

@@ -55,6 +55,11 @@ pub struct QueryOptions {
     pub max_samples: usize,
     /// Longest a query may run.
     pub timeout: Duration,
+    /// The coarsest downsampled resolution (ms) selectors may read; 0: raw data only.
+    pub max_resolution_ms: i64,
+    /// Without a `max_source_resolution` parameter, read downsampled data up to a fifth of the
+    /// step (`--query.auto-downsampling`).
+    pub auto_downsampling: bool,
 }
 
 impl Default for QueryOptions {
@@ -63,6 +68,8 @@ impl Default for QueryOptions {
             lookback_delta_ms: 5 * 60 * 1000,
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
+            max_resolution_ms: 0,
+            auto_downsampling: false,
         }
     }
 }

@@ -239,7 +239,7 @@ impl StoreClient {
             min_time: req.min_time,
             max_time: req.max_time,
             matchers: matchers_to_proto(&req.matchers),
-            max_resolution_window: 0,
+            max_resolution_window: req.hints.max_resolution_ms,
             aggregates: aggregates_for(req.hints.func.as_deref()).into_iter().map(|a| a as i32).collect(),
             partial_response_strategy: strategy as i32,
             partial_response_disabled: strategy == PartialResponseStrategy::Abort,

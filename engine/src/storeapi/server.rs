@@ -211,6 +211,7 @@ fn hints_of(req: &SeriesRequest) -> SelectHints {
         func: qh.and_then(|h| h.func.as_ref()).map(|f| f.name.clone()).filter(|f| !f.is_empty()),
         range_ms: qh.and_then(|h| h.range.as_ref()).map(|r| r.millis).filter(|&r| r > 0).unwrap_or(req.range),
         step_ms: qh.map(|h| h.step_millis).filter(|&s| s > 0).unwrap_or(req.step),
+        max_resolution_ms: req.max_resolution_window.max(0),
     }
 }
 

@@ -92,7 +92,7 @@ async fn endpoints_over_grpc_timeouts_strategies_and_dedup() {
     let all = collect(&fanout, &SelectRequest::all()).await;
     assert_eq!(all.len(), 2);
     let mut req = SelectRequest::all();
-    req.hints = SelectHints { func: Some("rate".into()), range_ms: 300_000, step_ms: 0 };
+    req.hints = SelectHints { func: Some("rate".into()), range_ms: 300_000, ..Default::default() };
     let dedup = DedupSource::new(Arc::new(fanout.clone()), vec!["replica".into()]);
     let got = collect(&dedup, &req).await;
     assert_eq!(got.len(), 1);

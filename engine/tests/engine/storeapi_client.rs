@@ -130,7 +130,11 @@ async fn client_merges_split_frames_reorders_and_trims() {
     let req = SelectRequest {
         min_time: 10_500,
         max_time: 200_000,
-        hints: promlake_engine::SelectHints { func: Some("rate".into()), range_ms: 300_000, step_ms: 0 },
+        hints: promlake_engine::SelectHints {
+            func: Some("rate".into()),
+            range_ms: 300_000,
+            ..Default::default()
+        },
         ..SelectRequest::all()
     };
     let got = collect(&client, &req).await;

@@ -1,0 +1,66 @@
+//! A bucket served at every resolution: raw selects go to the [`BucketSource`] (the fast raw
+//! path), selects whose hints allow downsampled data (`max_resolution_ms > 0`) to the
+//! [`ResolutionSource`], which picks the coarsest blocks allowed and fills gaps from finer ones.
+
+use super::ResolutionSource;
+use crate::catalog::BucketSource;
+use crate::source::{SelectRequest, SeriesSource, SeriesStream};
+use crate::{Bucket, Labels, Matcher, Result};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Raw and downsampled blocks of one bucket behind one [`SeriesSource`].
+#[derive(Debug, Clone)]
+pub struct BucketView {
+    raw: Arc<BucketSource>,
+    all: Arc<ResolutionSource>,
+}
+
+impl BucketView {
+    /// Opens every finished block of `bucket`, raw and downsampled.
+    pub async fn open(bucket: Bucket) -> Result<Self> {
+        let raw = Arc::new(BucketSource::open(bucket.clone()).await?);
+        let all = Arc::new(ResolutionSource::open(bucket, 0).await?);
+        Ok(BucketView { raw, all })
+    }
+
+    /// The raw-resolution view.
+    pub fn raw(&self) -> &Arc<BucketSource> {
+        &self.raw
+    }
+
+    /// Re-lists the bucket for both views.
+    pub async fn refresh(&self) -> Result<()> {
+        self.raw.refresh().await?;
+        self.all.refresh().await
+    }
+}
+
+#[async_trait]
+impl SeriesSource for BucketView {
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        if req.hints.max_resolution_ms > 0 { self.all.select(req).await } else { self.raw.select(req).await }
+    }
+
+    /// Label names over every resolution (downsampled blocks may outlive raw ones).
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.all.label_names(matchers).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.all.label_values(name, matchers).await
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        let (a, b) = (self.raw.time_range(), self.all.time_range());
+        (a.0.min(b.0), a.1.max(b.1))
+    }
+
+    fn external_labels(&self) -> &Labels {
+        self.raw.external_labels()
+    }
+
+    async fn label_sets(&self) -> Vec<Labels> {
+        self.raw.label_sets().await
+    }
+}
