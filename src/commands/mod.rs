@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod query;
+mod receive;
 mod tools;
 
 use clap::Subcommand;
@@ -11,6 +12,8 @@ use std::process::ExitCode;
 pub enum Command {
     /// Serve the Prometheus HTTP API (PromQL, series, labels) over every block of the bucket.
     Query(query::QueryArgs),
+    /// Accept Prometheus remote write into a WAL-backed head per tenant; cut it into Parquet blocks in the bucket.
+    Receive(receive::ReceiveArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -21,6 +24,7 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Query(q) => q.run().await,
+            Command::Receive(r) => r.run().await,
             Command::Tools(t) => t.run().await,
         }
     }
