@@ -8,4 +8,5 @@ mod harness;
 mod import;
 mod python;
 mod query;
+mod receive;
 mod s3;
