@@ -4,6 +4,10 @@
 //! [`NativeSource`]. A select asks every block overlapping the time range and merges series
 //! with the same labels across blocks (samples time-ordered, duplicate timestamps once).
 //! [`BucketSource::refresh`] picks up new blocks and forgets deleted ones.
+//!
+//! [`BucketSourceOptions`] narrow what is served as `promlake store` does: a time partition
+//! (`--min-time`/`--max-time`: blocks overlapping it, samples inside it) and blocks marked for
+//! deletion longer ago than `--ignore-deletion-marks-delay` left out.
 
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
@@ -12,6 +16,7 @@ use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,6 +24,26 @@ use tokio::sync::RwLock;
 
 /// Series per batch a merged select returns.
 const BATCH_SERIES: usize = 1024;
+
+/// The Thanos marker of a block scheduled for deletion.
+const DELETION_MARK: &str = "deletion-mark.json";
+
+/// Which blocks and samples a [`BucketSource`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketSourceOptions {
+    /// Earliest sample served (ms): blocks ending before it are left out.
+    pub min_time: i64,
+    /// Latest sample served (ms): blocks starting after it are left out.
+    pub max_time: i64,
+    /// Leave out blocks whose `deletion-mark.json` is older than this; `None` ignores marks.
+    pub ignore_deletion_marks_delay: Option<std::time::Duration>,
+}
+
+impl Default for BucketSourceOptions {
+    fn default() -> Self {
+        BucketSourceOptions { min_time: i64::MIN, max_time: i64::MAX, ignore_deletion_marks_delay: None }
+    }
+}
 
 #[derive(Debug)]
 struct OpenBlock {
@@ -32,14 +57,52 @@ pub struct BucketSource {
     bucket: Bucket,
     blocks: RwLock<Vec<OpenBlock>>,
     empty: Labels,
+    opts: BucketSourceOptions,
 }
 
 impl BucketSource {
     /// Opens every finished block of `bucket`.
     pub async fn open(bucket: Bucket) -> Result<Self> {
-        let source = BucketSource { bucket, blocks: RwLock::new(Vec::new()), empty: Labels::default() };
+        Self::open_with(bucket, BucketSourceOptions::default()).await
+    }
+
+    /// Opens the finished blocks of `bucket` that `opts` lets through.
+    pub async fn open_with(bucket: Bucket, opts: BucketSourceOptions) -> Result<Self> {
+        let source = BucketSource { bucket, blocks: RwLock::new(Vec::new()), empty: Labels::default(), opts };
         source.refresh().await?;
         Ok(source)
+    }
+
+    /// Whether a block is marked for deletion for longer than the configured delay.
+    async fn deleted_long_ago(&self, ulid: &str) -> bool {
+        let Some(delay) = self.opts.ignore_deletion_marks_delay else { return false };
+        let path = Path::from(format!("{ulid}/{DELETION_MARK}"));
+        let bytes = match self.bucket.store().get(&path).await {
+            Ok(r) => match r.bytes().await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(path = %path, error = %e, "cannot read deletion mark; serving the block");
+                    return false;
+                }
+            },
+            Err(object_store::Error::NotFound { .. }) => return false,
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "cannot read deletion mark; serving the block");
+                return false;
+            }
+        };
+        let deletion_time = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("deletion_time").and_then(serde_json::Value::as_i64));
+        let Some(secs) = deletion_time else {
+            tracing::warn!(path = %path, "deletion mark without a deletion_time; serving the block");
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        now.saturating_sub(secs) >= delay.as_secs() as i64
     }
 
     /// Re-lists the bucket: opens new blocks, drops deleted ones. A block that fails to open is
@@ -51,7 +114,17 @@ impl BucketSource {
             .await?
             .into_iter()
             .filter(|b| b.meta.thanos.as_ref().map(|t| t.downsample.resolution).unwrap_or(0) == 0)
+            .filter(|b| b.meta.max_time >= self.opts.min_time && b.meta.min_time <= self.opts.max_time)
             .collect();
+        let mut listed_live = Vec::with_capacity(listed.len());
+        for b in listed {
+            if self.deleted_long_ago(&b.meta.ulid).await {
+                tracing::debug!(block = %b.meta.ulid, "marked for deletion; not served");
+            } else {
+                listed_live.push(b);
+            }
+        }
+        let listed = listed_live;
         let known: BTreeSet<String> = self.blocks.read().await.iter().map(|b| b.ulid.clone()).collect();
         let mut opened = Vec::new();
         for info in listed.iter().filter(|b| !known.contains(&b.meta.ulid)) {
@@ -97,6 +170,20 @@ impl BucketSource {
 #[async_trait]
 impl SeriesSource for BucketSource {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        let clamped;
+        let req = if req.min_time < self.opts.min_time || req.max_time > self.opts.max_time {
+            clamped = SelectRequest {
+                min_time: req.min_time.max(self.opts.min_time),
+                max_time: req.max_time.min(self.opts.max_time),
+                ..req.clone()
+            };
+            if clamped.min_time > clamped.max_time {
+                return Ok(Box::pin(futures::stream::empty()));
+            }
+            &clamped
+        } else {
+            req
+        };
         let mut merged: BTreeMap<String, (Labels, Vec<(i64, f64)>)> = BTreeMap::new();
         for src in self.sources().await {
             let (min, max) = src.time_range();
@@ -147,13 +234,29 @@ impl SeriesSource for BucketSource {
     }
 
     fn time_range(&self) -> (i64, i64) {
-        match self.blocks.try_read() {
+        let (min, max) = match self.blocks.try_read() {
             Ok(blocks) => blocks
                 .iter()
                 .map(|b| b.source.time_range())
                 .fold((i64::MAX, i64::MIN), |acc, r| (acc.0.min(r.0), acc.1.max(r.1))),
             Err(_) => (i64::MIN, i64::MAX),
+        };
+        if min > max {
+            return (min, max);
         }
+        (min.max(self.opts.min_time), max.min(self.opts.max_time))
+    }
+
+    async fn label_sets(&self) -> Vec<Labels> {
+        let mut sets: Vec<Labels> = Vec::new();
+        for b in self.blocks.read().await.iter() {
+            let ext = b.source.external_labels();
+            if !sets.contains(ext) {
+                sets.push(ext.clone());
+            }
+        }
+        sets.sort_by_cached_key(Labels::to_string);
+        sets
     }
 
     fn external_labels(&self) -> &Labels {

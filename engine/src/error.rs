@@ -76,6 +76,17 @@ pub enum Error {
     /// Invalid input from a user (flags, arguments).
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// A remote StoreAPI endpoint failed: a gRPC error status, or it could not be reached.
+    #[error("{endpoint}: {code:?}: {message}")]
+    Remote {
+        /// The endpoint (host:port).
+        endpoint: String,
+        /// The gRPC status code (`Unavailable` when the endpoint cannot be reached).
+        code: tonic::Code,
+        /// The status message.
+        message: String,
+    },
 }
 
 /// The engine's result type.

@@ -27,6 +27,7 @@ pub mod native;
 pub mod parquet;
 pub mod promql;
 pub mod source;
+pub mod storeapi;
 
 pub use bucket::{BlockFormat, BlockInfo, Bucket, BucketConfig};
 pub use error::{Error, Result};

@@ -37,6 +37,17 @@ impl MemorySource {
         MemorySource { series, external: Labels::default() }
     }
 
+    /// The same series with these external labels: selects, label names and values see every
+    /// series with them merged in (external labels win), as block sources do.
+    pub fn with_external_labels(mut self, external: Labels) -> Self {
+        self.external = external;
+        self
+    }
+
+    fn full(&self, labels: &Labels) -> Labels {
+        if self.external.is_empty() { labels.clone() } else { labels.merged(&self.external) }
+    }
+
     /// Every series.
     pub fn series(&self) -> &[(Labels, Vec<i64>, Vec<f64>)] {
         &self.series
@@ -48,14 +59,18 @@ impl SeriesSource for MemorySource {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
         let mut out = Vec::new();
         for (labels, ts, vals) in &self.series {
-            if !matches_all(&req.matchers, labels) {
+            let labels = self.full(labels);
+            if !matches_all(&req.matchers, &labels) {
                 continue;
             }
             let lo = ts.partition_point(|&t| t < req.min_time);
             let hi = ts.partition_point(|&t| t <= req.max_time);
             if lo < hi {
-                out.push((labels.clone(), ts[lo..hi].to_vec(), vals[lo..hi].to_vec()));
+                out.push((labels, ts[lo..hi].to_vec(), vals[lo..hi].to_vec()));
             }
+        }
+        if !self.external.is_empty() {
+            out.sort_by(|a, b| a.0.block_order(&b.0));
         }
         let batch = SeriesBatch::from_series(out);
         Ok(Box::pin(futures::stream::iter([batch])))
@@ -63,7 +78,7 @@ impl SeriesSource for MemorySource {
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
         let mut names = BTreeSet::new();
-        for (l, _, _) in self.series.iter().filter(|s| matches_all(matchers, &s.0)) {
+        for l in self.series.iter().map(|s| self.full(&s.0)).filter(|l| matches_all(matchers, l)) {
             names.extend(l.iter().map(|l| l.name.clone()));
         }
         Ok(names.into_iter().collect())
@@ -71,7 +86,7 @@ impl SeriesSource for MemorySource {
 
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         let mut values = BTreeSet::new();
-        for (l, _, _) in self.series.iter().filter(|s| matches_all(matchers, &s.0)) {
+        for l in self.series.iter().map(|s| self.full(&s.0)).filter(|l| matches_all(matchers, l)) {
             if let Some(v) = l.get(name) {
                 values.insert(v.to_string());
             }

@@ -163,4 +163,12 @@ pub trait SeriesSource: Send + Sync + std::fmt::Debug {
 
     /// The labels every series of this source carries (Thanos external labels).
     fn external_labels(&self) -> &Labels;
+
+    /// The distinct external label sets of the data this source holds (Thanos Info
+    /// `label_sets`: one per block stream, tenant or endpoint). By default the one set
+    /// [`Self::external_labels`], or none when it is empty.
+    async fn label_sets(&self) -> Vec<Labels> {
+        let ext = self.external_labels();
+        if ext.is_empty() { Vec::new() } else { vec![ext.clone()] }
+    }
 }

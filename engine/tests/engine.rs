@@ -5,6 +5,8 @@
 
 #[path = "engine/promqltest.rs"]
 mod promqltest;
+#[path = "engine/storeapi.rs"]
+mod storeapi;
 
 use futures::StreamExt;
 use object_store::memory::InMemory;
