@@ -8,12 +8,14 @@ use crate::flags::BucketArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use promlake_engine::Labels;
+use promlake_engine::storeapi::{self, Component, StoreServerOptions};
 use promlake_ingest::receive::http::{HttpState, ops_service, router};
 use promlake_ingest::receive::limits::Limits;
 use promlake_ingest::receive::wal::SyncPolicy;
 use promlake_ingest::receive::{ReceiveConfig, Receiver};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Flags of `promlake receive`.
@@ -34,6 +36,9 @@ pub struct ReceiveArgs {
         default_value = "127.0.0.1:19291"
     )]
     remote_write_address: String,
+    /// Listen address (host:port) of the gRPC server: Thanos StoreAPI (thanos.Store, thanos.info.Info) over every tenant's head.
+    #[arg(long = "grpc-address", env = "PROMLAKE_GRPC_ADDRESS", default_value = "127.0.0.1:10901")]
+    grpc_address: String,
     /// Listen address (host:port) of the HTTP server: /metrics, /-/healthy and /-/ready.
     #[arg(long = "http-address", env = "PROMLAKE_HTTP_ADDRESS", default_value = "127.0.0.1:10902")]
     http_address: String,
@@ -142,14 +147,30 @@ impl ReceiveArgs {
         let bucket = self.bucket.open()?;
         let tick = Duration::from_millis((cfg.block_ms as u64 / 20).clamp(500, 30_000));
         let receiver = Receiver::new(cfg);
-        let state = HttpState { receiver: receiver.clone(), tenant_header: self.tenant_header.clone() };
+        let store_opts = StoreServerOptions { component: Component::Receive, ..Default::default() };
+        let store_metrics = store_opts.metrics.clone();
+        let state = HttpState {
+            receiver: receiver.clone(),
+            tenant_header: self.tenant_header.clone(),
+            extra_metrics: Some(Arc::new(move || store_metrics.render())),
+        };
         let rw = tokio::net::TcpListener::bind(&self.remote_write_address)
             .await
             .with_context(|| format!("listening on --remote-write.address {}", self.remote_write_address))?;
         let http = tokio::net::TcpListener::bind(&self.http_address)
             .await
             .with_context(|| format!("listening on --http-address {}", self.http_address))?;
-        tracing::info!(remote_write = %rw.local_addr()?, http = %http.local_addr()?, "serving; replaying the WAL");
+        let grpc = tokio::net::TcpListener::bind(&self.grpc_address)
+            .await
+            .with_context(|| format!("listening on --grpc-address {}", self.grpc_address))?;
+        tracing::info!(
+            remote_write = %rw.local_addr()?,
+            http = %http.local_addr()?,
+            grpc = %grpc.local_addr()?,
+            "serving; replaying the WAL"
+        );
+        let grpc_server =
+            storeapi::serve(grpc, storeapi::routes(receiver.source(), store_opts), shutdown_signal());
 
         let replay = {
             let r = receiver.clone();
@@ -165,6 +186,7 @@ impl ReceiveArgs {
         let result = tokio::select! {
             r = rw_server => r.context("remote-write server"),
             r = http_server => r.context("HTTP server"),
+            r = grpc_server => r.context("gRPC server"),
             r = replay => r.context("replaying the WAL"),
         };
         cutter.abort();

@@ -4,7 +4,8 @@
 use crate::harness::*;
 use futures::StreamExt;
 use promlake_engine::parquet::ParquetBlock;
-use promlake_engine::{Bucket, Labels, SelectRequest, SeriesSource};
+use promlake_engine::storeapi::{ClientOptions, EndpointInfo, StoreClient};
+use promlake_engine::{Bucket, Labels, Matcher, SelectRequest, SeriesSource};
 use promlake_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,7 @@ struct Receive {
     proc: Option<Proc>,
     rw_port: u16,
     http_port: u16,
+    grpc_port: u16,
     tsdb: TempDir,
     lake: TempDir,
     extra: Vec<String>,
@@ -41,6 +43,7 @@ impl Receive {
             proc: None,
             rw_port: free_port(),
             http_port: free_port(),
+            grpc_port: free_port(),
             tsdb: tempfile::tempdir().unwrap(),
             lake: tempfile::tempdir().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -55,6 +58,7 @@ impl Receive {
             .args(["--tsdb.path", self.tsdb.path().to_str().unwrap(), "--label", "receive=r1"])
             .args(["--remote-write.address", &format!("127.0.0.1:{}", self.rw_port)])
             .args(["--http-address", &format!("127.0.0.1:{}", self.http_port)])
+            .args(["--grpc-address", &format!("127.0.0.1:{}", self.grpc_port)])
             .args(&self.extra)
             .env("PROMLAKE_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
@@ -88,6 +92,22 @@ impl Receive {
             headers.push(("THANOS-TENANT", t));
         }
         post(self.rw_port, "/api/v1/receive", &headers, &body)
+    }
+
+    /// Series from the StoreAPI (thanos.Store/Series) with the info the endpoint advertises.
+    fn store_select(&self, matchers: Vec<Matcher>) -> (EndpointInfo, Series) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let addr = format!("127.0.0.1:{}", self.grpc_port);
+            let client = StoreClient::connect(&addr, ClientOptions::default()).await.unwrap();
+            let req = SelectRequest { matchers, ..SelectRequest::all() };
+            let mut s = client.select(&req).await.unwrap();
+            let mut out = Vec::new();
+            while let Some(b) = s.next().await {
+                out.extend(b.unwrap().to_series());
+            }
+            (client.info().await.unwrap(), out)
+        })
     }
 
     fn bucket(&self) -> Bucket {
@@ -293,6 +313,26 @@ fn kill9_loses_no_acknowledged_sample() {
     assert!(acked.len() > 20, "too few acknowledged batches ({}) to test anything", acked.len());
 
     r.restart();
+    // Replayed into the head: every acknowledged sample is served over the StoreAPI.
+    let (info, head) = r.store_select(vec![Matcher::equal("__name__", "durability")]);
+    assert_eq!(info.component_type, "receive");
+    let in_head: HashMap<(String, String), BTreeMap<i64, f64>> = head
+        .iter()
+        .map(|(l, ts, vs)| {
+            let key = (l.get("writer").unwrap_or("").to_string(), l.get("series").unwrap_or("").to_string());
+            (key, ts.iter().copied().zip(vs.iter().copied()).collect())
+        })
+        .collect();
+    for (w, i) in &acked {
+        for k in 0..5 {
+            let got = in_head.get(&(w.to_string(), k.to_string())).and_then(|s| s.get(&(start + i)));
+            assert_eq!(
+                got,
+                Some(&(*i as f64)),
+                "after restart, head lacks acknowledged batch {i} of writer {w}"
+            );
+        }
+    }
     // A sample 1.5 windows later makes the window due; wait for its block.
     let trigger = req(vec![series(&[("__name__", "trigger")], &[(start + 90_000, 1.0)])]);
     assert_eq!(r.write(None, &trigger).0, 200);
@@ -444,5 +484,19 @@ fn prometheus_remote_write_lands_in_blocks() {
         assert!(!theirs.is_empty(), "{metric}: Prometheus has nothing");
         assert_eq!(ours, theirs, "{metric}: block differs from Prometheus");
         assert!(theirs.values().all(|v| v.len() >= 15), "{metric}: too few samples in 20s: {theirs:?}");
+    }
+    // Fresh data (still in the head) over the StoreAPI, with the external and tenant labels.
+    let (info, fresh) = r.store_select(vec![Matcher::equal("__name__", "up")]);
+    assert_eq!(info.component_type, "receive");
+    assert!(
+        info.label_sets
+            .iter()
+            .any(|l| l.get("tenant_id") == Some("default-tenant") && l.get("receive") == Some("r1")),
+        "{info:?}"
+    );
+    assert!(!fresh.is_empty());
+    for (l, ts, _) in &fresh {
+        assert_eq!((l.get("receive"), l.get("tenant_id")), (Some("r1"), Some("default-tenant")), "{l}");
+        assert!(ts.last().is_some_and(|t| *t >= meta.max_time), "{l}: no sample after the cut block");
     }
 }

@@ -23,13 +23,24 @@ use std::sync::Arc;
 /// Largest request body, compressed or decompressed, accepted without a configured limit.
 pub const MAX_BODY_BYTES: usize = 256 << 20;
 
+/// Renders more `/metrics` text.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// State of the HTTP handlers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpState {
     /// The receiver.
     pub receiver: Arc<Receiver>,
     /// Header naming the tenant (`--receive.tenant-header`).
     pub tenant_header: String,
+    /// More metrics appended to `/metrics` (e.g. the StoreAPI server's).
+    pub extra_metrics: Option<MetricsFn>,
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState").field("tenant_header", &self.tenant_header).finish_non_exhaustive()
+    }
 }
 
 /// The remote-write routes (`/api/v1/receive`, `/api/v1/write`) plus the probes and metrics.

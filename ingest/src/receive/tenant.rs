@@ -101,4 +101,9 @@ impl SeriesSource for TenantsSource {
     fn external_labels(&self) -> &Labels {
         self.heads.external()
     }
+
+    /// One label set per tenant: the `--label`s plus the tenant label.
+    async fn label_sets(&self) -> Vec<Labels> {
+        self.heads.all().iter().map(|h| self.heads.tenant_labels(h.tenant())).collect()
+    }
 }
