@@ -13,7 +13,7 @@ pub enum Command {
     /// Serve the Prometheus HTTP API (PromQL, series, labels) over every block of the bucket.
     Query(query::QueryArgs),
     /// Accept Prometheus remote write into a WAL-backed head per tenant; cut it into Parquet blocks in the bucket.
-    Receive(receive::ReceiveArgs),
+    Receive(Box<receive::ReceiveArgs>),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),

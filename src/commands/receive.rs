@@ -2,17 +2,21 @@
 //!
 //! Wiring only: validate the flags into a `ReceiveConfig`, bind the listeners (remote write,
 //! HTTP), replay the WAL in the background (`/-/ready` answers 200 once done), run the block
-//! cutter, and on SIGINT/SIGTERM close the WAL. The receiver lives in `promlake_ingest::receive`.
+//! cutter, serve the StoreAPI and WriteableStore (hashring forwarding) on the gRPC address, and
+//! on SIGINT/SIGTERM close the WAL. The receiver lives in `promlake_ingest::receive`.
 
 use crate::flags::BucketArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use promlake_engine::Labels;
 use promlake_engine::storeapi::{self, Component, StoreServerOptions};
-use promlake_ingest::receive::http::{HttpState, ops_service, router};
+use promlake_ingest::receive::forward::{Router, WriteService, watch_file};
+use promlake_ingest::receive::hashring::Hashrings;
+use promlake_ingest::receive::http::{self as rw_http, HttpState, ops_service};
 use promlake_ingest::receive::limits::Limits;
 use promlake_ingest::receive::wal::SyncPolicy;
 use promlake_ingest::receive::{ReceiveConfig, Receiver};
+use promlake_proto::thanos::writeable_store_server::WriteableStoreServer;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -73,6 +77,28 @@ pub struct ReceiveArgs {
         default_value = "tenant_id"
     )]
     tenant_label: String,
+    /// Thanos hashrings JSON file ([{"hashring", "tenants", "endpoints": ["host:grpc-port", ...]}]),
+    /// re-read every 5s: series are spread over the endpoints (hashmod) and forwarded over gRPC.
+    #[arg(long = "receive.hashrings-file", env = "PROMLAKE_RECEIVE_HASHRINGS_FILE", value_name = "FILE")]
+    hashrings_file: Option<PathBuf>,
+    /// This receiver's endpoint as written in the hashrings file (its gRPC host:port); without it
+    /// every series is forwarded.
+    #[arg(
+        long = "receive.local-endpoint",
+        env = "PROMLAKE_RECEIVE_LOCAL_ENDPOINT",
+        value_name = "HOST:PORT"
+    )]
+    local_endpoint: Option<String>,
+    /// Copies of each series written over the hashring; a write succeeds once a majority (RF/2+1) stored it.
+    #[arg(
+        long = "receive.replication-factor",
+        env = "PROMLAKE_RECEIVE_REPLICATION_FACTOR",
+        default_value_t = 1
+    )]
+    replication_factor: usize,
+    /// Timeout of one forwarded write to a peer.
+    #[arg(long = "receive-forward-timeout", env = "PROMLAKE_RECEIVE_FORWARD_TIMEOUT", default_value = "5s", value_parser = duration)]
+    forward_timeout: Duration,
     /// Thanos limits configuration file (write.default / write.tenants: request.size_bytes_limit,
     /// series_limit, samples_limit → HTTP 413; head_series_limit → HTTP 429).
     #[arg(
@@ -146,12 +172,38 @@ impl ReceiveArgs {
         let cfg = self.config()?;
         let bucket = self.bucket.open()?;
         let tick = Duration::from_millis((cfg.block_ms as u64 / 20).clamp(500, 30_000));
+        if self.replication_factor == 0 {
+            bail!("--receive.replication-factor must be at least 1");
+        }
         let receiver = Receiver::new(cfg);
+        let router = match &self.hashrings_file {
+            None => None,
+            Some(f) => {
+                let json = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading --receive.hashrings-file {}", f.display()))?;
+                let rings = Hashrings::parse(&format!("--receive.hashrings-file {}", f.display()), &json)?;
+                if let Some(local) = &self.local_endpoint
+                    && !rings.rings.iter().any(|r| r.endpoints.contains(local))
+                {
+                    tracing::warn!(%local, "--receive.local-endpoint is in no hashring; every series is forwarded");
+                }
+                let router = Arc::new(Router::new(
+                    receiver.clone(),
+                    rings,
+                    self.local_endpoint.clone(),
+                    self.replication_factor,
+                    self.forward_timeout,
+                ));
+                tokio::spawn(watch_file(router.clone(), f.clone(), Duration::from_secs(5)));
+                Some(router)
+            }
+        };
         let store_opts = StoreServerOptions { component: Component::Receive, ..Default::default() };
         let store_metrics = store_opts.metrics.clone();
         let state = HttpState {
             receiver: receiver.clone(),
             tenant_header: self.tenant_header.clone(),
+            router: router.clone(),
             extra_metrics: Some(Arc::new(move || store_metrics.render())),
         };
         let rw = tokio::net::TcpListener::bind(&self.remote_write_address)
@@ -169,8 +221,10 @@ impl ReceiveArgs {
             grpc = %grpc.local_addr()?,
             "serving; replaying the WAL"
         );
-        let grpc_server =
-            storeapi::serve(grpc, storeapi::routes(receiver.source(), store_opts), shutdown_signal());
+        let writer = WriteableStoreServer::new(WriteService { receiver: receiver.clone(), router })
+            .max_decoding_message_size(storeapi::MAX_MESSAGE_BYTES);
+        let routes = storeapi::routes(receiver.source(), store_opts).add_service(writer);
+        let grpc_server = storeapi::serve(grpc, routes, shutdown_signal());
 
         let replay = {
             let r = receiver.clone();
@@ -181,7 +235,8 @@ impl ReceiveArgs {
             }
         };
         let cutter = tokio::spawn(receiver.clone().run_cutter(bucket, tick));
-        let rw_server = axum::serve(rw, router(state.clone())).with_graceful_shutdown(shutdown_signal());
+        let rw_server =
+            axum::serve(rw, rw_http::router(state.clone())).with_graceful_shutdown(shutdown_signal());
         let http_server = axum::serve(http, ops_service(state)).with_graceful_shutdown(shutdown_signal());
         let result = tokio::select! {
             r = rw_server => r.context("remote-write server"),

@@ -39,11 +39,15 @@ struct Receive {
 
 impl Receive {
     fn start(extra: &[&str]) -> Receive {
+        Self::start_on(free_port(), extra)
+    }
+
+    fn start_on(grpc_port: u16, extra: &[&str]) -> Receive {
         let mut r = Receive {
             proc: None,
             rw_port: free_port(),
             http_port: free_port(),
-            grpc_port: free_port(),
+            grpc_port,
             tsdb: tempfile::tempdir().unwrap(),
             lake: tempfile::tempdir().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -499,4 +503,67 @@ fn prometheus_remote_write_lands_in_blocks() {
         assert_eq!((l.get("receive"), l.get("tenant_id")), (Some("r1"), Some("default-tenant")), "{l}");
         assert!(ts.last().is_some_and(|t| *t >= meta.max_time), "{l}: no sample after the cut block");
     }
+}
+
+/// Three receivers in one hashring with replication factor 3, one of them down: writes still
+/// reach a quorum (2) and both live receivers hold every acknowledged sample with the tenant
+/// label; with two down, writes fail with 503 instead of being acknowledged.
+#[test]
+fn hashring_replication_survives_a_down_peer() {
+    let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("hashrings.json");
+    let eps: Vec<String> = grpc.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+    std::fs::write(&ring, format!("[{{\"hashring\": \"default\", \"endpoints\": [{}]}}]", eps.join(", ")))
+        .unwrap();
+    let node = |i: usize| {
+        let local = format!("127.0.0.1:{}", grpc[i]);
+        Receive::start_on(
+            grpc[i],
+            &[
+                "--receive.hashrings-file",
+                ring.to_str().unwrap(),
+                "--receive.local-endpoint",
+                &local,
+                "--receive.replication-factor",
+                "3",
+                "--receive-forward-timeout",
+                "2s",
+            ],
+        )
+    };
+    let a = node(0);
+    let mut b = node(1);
+    // Node 2 is never started.
+    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for batch in 0..10i64 {
+        let ts: Vec<TimeSeries> = (0..20)
+            .map(|k| {
+                series(&[("__name__", "ring_test"), ("k", &k.to_string())], &[(1_000 + batch, batch as f64)])
+            })
+            .collect();
+        let via = if batch % 2 == 0 { &a } else { &b };
+        let (code, msg) = via.write(Some("team-a"), &req(ts));
+        assert_eq!(code, 200, "batch {batch}: {msg}");
+        for k in 0..20 {
+            expected.entry(k.to_string()).or_default().push(1_000 + batch);
+        }
+    }
+    for (name, r) in [("a", &a), ("b", &b)] {
+        let (_, got) = r.store_select(vec![Matcher::equal("__name__", "ring_test")]);
+        let got: BTreeMap<String, Vec<i64>> = got
+            .iter()
+            .map(|(l, ts, _)| {
+                assert_eq!(l.get("tenant_id"), Some("team-a"), "{l}");
+                (l.get("k").unwrap().to_string(), ts.clone())
+            })
+            .collect();
+        assert_eq!(got, expected, "receiver {name} lacks replicated samples");
+    }
+    // Two of three down: no quorum, the write is refused (503, Prometheus retries it).
+    b.kill9();
+    let (code, msg) = a
+        .write(Some("team-a"), &req(vec![series(&[("__name__", "ring_test"), ("k", "0")], &[(5_000, 1.0)])]));
+    assert_eq!(code, 503, "{msg}");
+    assert!(msg.contains("quorum"), "{msg}");
 }

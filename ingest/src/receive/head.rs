@@ -50,6 +50,45 @@ impl AppendResult {
     pub fn conflicts(&self) -> u64 {
         self.out_of_order + self.duplicate + self.out_of_bounds
     }
+
+    /// The HTTP status and message a client gets (Thanos receive's codes): 400 when series
+    /// had invalid labels or histograms, 409 when samples conflicted, else 200 (empty message).
+    pub fn status(&self, tenant: &str) -> (u16, String) {
+        let r = self;
+        if r.invalid_series > 0 || r.histograms > 0 {
+            let mut parts = Vec::new();
+            if r.invalid_series > 0 {
+                parts.push(format!(
+                    "{} series with invalid labels were rejected; first: {}",
+                    r.invalid_series,
+                    r.first_invalid.as_deref().unwrap_or("")
+                ));
+            }
+            if r.histograms > 0 {
+                parts
+                    .push(format!("{} native histogram samples were rejected (not supported)", r.histograms));
+            }
+            return (
+                400,
+                format!("tenant {tenant:?}: {}; {} other samples were stored", parts.join("; "), r.appended),
+            );
+        }
+        if r.conflicts() > 0 {
+            return (
+                409,
+                format!(
+                    "tenant {tenant:?}: {} samples conflict ({} out of order, {} duplicate sample for timestamp, {} out of bounds) and were not stored; {} other samples were stored; first: {}",
+                    r.conflicts(),
+                    r.out_of_order,
+                    r.duplicate,
+                    r.out_of_bounds,
+                    r.appended,
+                    r.first_conflict.as_deref().unwrap_or("")
+                ),
+            );
+        }
+        (200, String::new())
+    }
 }
 
 struct Inner {

@@ -33,6 +33,8 @@ pub struct HttpState {
     pub receiver: Arc<Receiver>,
     /// Header naming the tenant (`--receive.tenant-header`).
     pub tenant_header: String,
+    /// Hashring routing, when `--receive.hashrings-file` is set.
+    pub router: Option<Arc<super::forward::Router>>,
     /// More metrics appended to `/metrics` (e.g. the StoreAPI server's).
     pub extra_metrics: Option<MetricsFn>,
 }
@@ -166,6 +168,12 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body) -> Response {
         Ok(r) => r,
         Err(e) => return text(400, format!("decoding the protobuf prometheus.WriteRequest: {e}")),
     };
+    if let Some(router) = &st.router {
+        return match router.write(&tenant, &raw, &req).await {
+            (200, _) => StatusCode::OK.into_response(),
+            (code, msg) => text(code, msg),
+        };
+    }
     match rx.write(&tenant, &raw, &req).await {
         Ok(res) => outcome(&tenant, &res),
         Err(e) => {
@@ -178,36 +186,8 @@ async fn handle(st: &HttpState, headers: &HeaderMap, body: Body) -> Response {
 }
 
 fn outcome(tenant: &str, r: &AppendResult) -> Response {
-    if r.invalid_series > 0 || r.histograms > 0 {
-        let mut parts = Vec::new();
-        if r.invalid_series > 0 {
-            parts.push(format!(
-                "{} series with invalid labels were rejected; first: {}",
-                r.invalid_series,
-                r.first_invalid.as_deref().unwrap_or("")
-            ));
-        }
-        if r.histograms > 0 {
-            parts.push(format!("{} native histogram samples were rejected (not supported)", r.histograms));
-        }
-        return text(
-            400,
-            format!("tenant {tenant:?}: {}; {} other samples were stored", parts.join("; "), r.appended),
-        );
+    match r.status(tenant) {
+        (200, _) => StatusCode::OK.into_response(),
+        (code, msg) => text(code, msg),
     }
-    if r.conflicts() > 0 {
-        return text(
-            409,
-            format!(
-                "tenant {tenant:?}: {} samples conflict ({} out of order, {} duplicate sample for timestamp, {} out of bounds) and were not stored; {} other samples were stored; first: {}",
-                r.conflicts(),
-                r.out_of_order,
-                r.duplicate,
-                r.out_of_bounds,
-                r.appended,
-                r.first_conflict.as_deref().unwrap_or("")
-            ),
-        );
-    }
-    StatusCode::OK.into_response()
 }

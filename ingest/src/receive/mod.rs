@@ -18,6 +18,8 @@
 //! says is already in the bucket, so every acknowledged sample is back before `/-/ready`.
 
 pub mod cut;
+pub mod forward;
+pub mod hashring;
 pub mod head;
 pub mod http;
 pub mod limits;
