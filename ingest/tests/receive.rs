@@ -166,3 +166,50 @@ async fn cut_uploads_block_and_truncates_wal() {
     let r2 = open(dir.path(), d);
     assert!(select(r2.source().as_ref(), vec![]).await.is_empty());
 }
+
+/// Memory per active series: 2,000 node_exporter-like series (5 labels) with one full chunk
+/// (120 samples at a 15s interval) each. Prints the figure and keeps it bounded.
+#[tokio::test]
+async fn memory_per_active_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = open(dir.path(), 7_200_000);
+    let n_series = 2_000;
+    let mut after_first = 0.0;
+    let mut value = vec![0.0f64; n_series];
+    for step in 0..120i64 {
+        let batch: Vec<TimeSeries> = (0..n_series)
+            .map(|i| {
+                // Counter-like values with irregular increments, scrape jitter of a few ms.
+                value[i] += ((i as i64 * 7919 + step * 104_729) % 1000) as f64 / 100.0;
+                let cpu = (i % 64).to_string();
+                let inst = format!("10.0.{}.{}:9100", i / 64 / 250, i / 64 % 250);
+                let name = format!("node_metric_{}_total", i % 7);
+                let t = 1_700_000_000_000 + step * 15_000 + (i as i64 % 5);
+                ts(
+                    &[
+                        ("__name__", &name),
+                        ("cpu", &cpu),
+                        ("instance", &inst),
+                        ("job", "node"),
+                        ("mode", "user"),
+                    ],
+                    &[(t, value[i])],
+                )
+            })
+            .collect();
+        write(&r, "t", batch).await;
+        if step == 0 {
+            after_first = r.heads().get_or_create("t").memory_bytes() as f64 / n_series as f64;
+        }
+    }
+    let head = r.heads().get_or_create("t");
+    assert_eq!(head.num_series(), n_series);
+    let per_series = head.memory_bytes() as f64 / n_series as f64;
+    let per_sample = (per_series - after_first) / 119.0;
+    eprintln!(
+        "head memory: {after_first:.0} bytes per series with 1 sample (labels interned, indexes), \
+         {per_series:.0} with 120 samples ({per_sample:.2} bytes per further sample, XOR)"
+    );
+    assert!(after_first < 512.0, "{after_first} bytes per series of overhead");
+    assert!(per_sample < 10.0, "{per_sample} bytes per sample");
+}
