@@ -9,6 +9,7 @@ use crate::flags::BucketArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use promlake_engine::Labels;
+use promlake_engine::catalog::BucketSource;
 use promlake_engine::storeapi::{self, Component, StoreServerOptions};
 use promlake_ingest::receive::forward::{Router, WriteService, watch_file};
 use promlake_ingest::receive::hashring::Hashrings;
@@ -176,6 +177,12 @@ impl ReceiveArgs {
             bail!("--receive.replication-factor must be at least 1");
         }
         let receiver = Receiver::new(cfg);
+        match BucketSource::open(bucket.clone()).await {
+            Ok(b) => receiver.set_blocks(Arc::new(b)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the bucket; serving only the heads over the StoreAPI")
+            }
+        }
         let router = match &self.hashrings_file {
             None => None,
             Some(f) => {

@@ -502,6 +502,11 @@ fn prometheus_remote_write_lands_in_blocks() {
     for (l, ts, _) in &fresh {
         assert_eq!((l.get("receive"), l.get("tenant_id")), (Some("r1"), Some("default-tenant")), "{l}");
         assert!(ts.last().is_some_and(|t| *t >= meta.max_time), "{l}: no sample after the cut block");
+        // The uploaded blocks are served too: the cut window comes back whole.
+        let in_block = series.iter().find(|s| &s.0 == l).map(|s| s.1.clone()).unwrap_or_default();
+        assert!(!in_block.is_empty(), "{l} not in the cut block");
+        let served: Vec<i64> = ts.iter().copied().filter(|t| *t >= start && *t < meta.max_time).collect();
+        assert_eq!(served, in_block, "{l}: StoreAPI lacks the uploaded window");
     }
 }
 

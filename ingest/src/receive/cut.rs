@@ -134,6 +134,11 @@ impl Receiver {
                 .map_err(|e| Error::Config(e.to_string()))??;
             *self.uploaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = map;
         }
+        if let Some(blocks) = self.blocks()
+            && let Err(e) = blocks.refresh().await
+        {
+            tracing::warn!(error = %e, "re-listing the bucket after an upload failed; the block is served after the next listing");
+        }
         head.finish_cut(end);
         let deleted = wal.truncate(|t| self.uploaded_until(t))?;
         self.metrics().wal_truncated_segments.fetch_add(deleted as u64, Relaxed);

@@ -25,6 +25,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod series;
+pub mod source;
 pub mod tenant;
 pub mod wal;
 
@@ -33,6 +34,7 @@ use head::AppendResult;
 use limits::{Limits, check_request};
 use metrics::{Metrics, TenantGauges};
 use promlake_engine::Labels;
+use promlake_engine::catalog::BucketSource;
 use promlake_proto::prometheus::WriteRequest;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,6 +70,7 @@ pub struct Receiver {
     wal: OnceLock<Arc<Wal>>,
     uploaded: Mutex<BTreeMap<String, i64>>,
     metrics: Metrics,
+    blocks: OnceLock<Arc<BucketSource>>,
 }
 
 impl Receiver {
@@ -80,6 +83,7 @@ impl Receiver {
             wal: OnceLock::new(),
             uploaded: Mutex::new(BTreeMap::new()),
             metrics: Metrics::default(),
+            blocks: OnceLock::new(),
         })
     }
 
@@ -141,9 +145,22 @@ impl Receiver {
         &self.heads
     }
 
-    /// Every tenant's head as one series source (for the StoreAPI).
-    pub fn source(&self) -> Arc<TenantsSource> {
-        Arc::new(TenantsSource::new(self.heads.clone()))
+    /// Serves the blocks this receiver uploaded (those with its `--label`s) next to the heads;
+    /// the cutter refreshes them after each upload, before dropping the data from the head.
+    pub fn set_blocks(&self, blocks: Arc<BucketSource>) {
+        let _ = self.blocks.set(blocks);
+    }
+
+    /// Every tenant's head, plus the uploaded blocks once [`Self::set_blocks`] was called, as one
+    /// series source (for the StoreAPI).
+    pub fn source(&self) -> Arc<dyn promlake_engine::SeriesSource> {
+        let heads = TenantsSource::new(self.heads.clone());
+        Arc::new(source::ReceiveSource::new(heads, self.blocks.get().cloned(), &self.cfg.external))
+    }
+
+    /// The uploaded blocks being served, if any.
+    pub fn blocks(&self) -> Option<&Arc<BucketSource>> {
+        self.blocks.get()
     }
 
     /// The counters.
