@@ -81,6 +81,16 @@ impl Receive {
         }
     }
 
+    /// SIGTERM, then waits for a clean exit.
+    fn terminate(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            let ok = Command::new("kill").args(["-TERM", &p.0.id().to_string()]).status().unwrap();
+            assert!(ok.success());
+            let status = p.0.wait().unwrap();
+            assert!(status.success(), "receive exited with {status} after SIGTERM");
+        }
+    }
+
     /// SIGKILL, no chance to flush anything.
     fn kill9(&mut self) {
         if let Some(mut p) = self.proc.take() {
@@ -364,6 +374,22 @@ fn kill9_loses_no_acknowledged_sample() {
         }
     }
     eprintln!("kill -9 after {} acknowledged batches: all {} samples present", acked.len(), acked.len() * 5);
+}
+
+/// A graceful shutdown (SIGTERM) exits 0 and a restart serves everything written before.
+#[test]
+fn graceful_shutdown_loses_nothing() {
+    let mut r = Receive::start(&["--tsdb.wal.fsync", "never"]);
+    for i in 0..50i64 {
+        let ts = vec![series(&[("__name__", "graceful"), ("tenant_series", "x")], &[(1_000 + i, i as f64)])];
+        assert_eq!(r.write(Some("t1"), &req(ts)).0, 200);
+    }
+    r.terminate();
+    r.restart();
+    let (_, got) = r.store_select(vec![Matcher::equal("__name__", "graceful")]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.get("tenant_id"), Some("t1"));
+    assert_eq!(got[0].1, (1_000..1_050).collect::<Vec<i64>>());
 }
 
 fn start_prometheus(config: &str) -> (Proc, u16, TempDir) {
