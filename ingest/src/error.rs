@@ -42,6 +42,10 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
+    /// A background task (block writing, WAL sync on a blocking thread) panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+
     /// The engine failed (block writing, upload).
     #[error(transparent)]
     Engine(#[from] promlake_engine::Error),

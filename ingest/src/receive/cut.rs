@@ -36,7 +36,7 @@ pub fn read_uploaded(dir: &Path) -> Result<BTreeMap<String, i64>> {
 fn write_uploaded(dir: &Path, map: &BTreeMap<String, i64>) -> Result<()> {
     let path = dir.join(UPLOADED_FILE);
     let tmp = dir.join(format!("{UPLOADED_FILE}.tmp"));
-    let bytes = serde_json::to_vec_pretty(map).map_err(|e| Error::Config(e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(map).map_err(|e| Error::Task(e.to_string()))?;
     let io = |e| Error::io(tmp.display(), e);
     {
         use std::io::Write;
@@ -86,12 +86,12 @@ impl Receiver {
         let w = wal.clone();
         tokio::task::spawn_blocking(move || w.flush(true))
             .await
-            .map_err(|e| Error::Config(e.to_string()))??;
+            .map_err(|e| Error::Task(e.to_string()))??;
         let series = {
             let h = head.clone();
             tokio::task::spawn_blocking(move || h.begin_cut(end))
                 .await
-                .map_err(|e| Error::Config(e.to_string()))?
+                .map_err(|e| Error::Task(e.to_string()))?
         };
         let num_series = series.len();
         let id = Ulid::generate();
@@ -103,7 +103,7 @@ impl Receiver {
             Ok(w.finish()?)
         })
         .await
-        .map_err(|e| Error::Config(e.to_string()))??;
+        .map_err(|e| Error::Task(e.to_string()))??;
         let labels = self.heads().tenant_labels(&tenant);
         let meta = BlockMeta {
             ulid: id.to_string(),
@@ -131,7 +131,7 @@ impl Receiver {
             let m2 = map.clone();
             tokio::task::spawn_blocking(move || write_uploaded(&dir, &m2))
                 .await
-                .map_err(|e| Error::Config(e.to_string()))??;
+                .map_err(|e| Error::Task(e.to_string()))??;
             *self.uploaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = map;
         }
         if let Some(blocks) = self.blocks()

@@ -50,14 +50,13 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/api/v1/receive", post(receive))
         .route("/api/v1/write", post(receive))
-        .merge(ops_router(state.clone()))
+        .merge(ops_router())
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
 /// `/metrics`, `/-/healthy`, `/-/ready` (for `--http-address`).
-pub fn ops_router(state: HttpState) -> Router<HttpState> {
-    let _ = state;
+pub fn ops_router() -> Router<HttpState> {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
@@ -66,7 +65,7 @@ pub fn ops_router(state: HttpState) -> Router<HttpState> {
 
 /// [`ops_router`] with its state applied.
 pub fn ops_service(state: HttpState) -> Router {
-    ops_router(state.clone()).with_state(state)
+    ops_router().with_state(state)
 }
 
 async fn metrics(State(st): State<HttpState>) -> Response {

@@ -467,4 +467,37 @@ mod tests {
         assert_eq!(wal.segments(), vec![2]);
         Ok(())
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_appends_share_fsyncs() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let (wal, _) = Wal::open(dir.path(), SyncPolicy::Always, |_| None)?;
+        let tasks: Vec<_> = (0..16)
+            .map(|t| {
+                let wal = wal.clone();
+                tokio::spawn(async move {
+                    for i in 0..25u8 {
+                        let mut f = Vec::new();
+                        frame_record(&mut f, "t", &[t, i])?;
+                        let seq = wal.append(&f, "t", 0)?;
+                        wal.wait_durable(seq).await?;
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.map_err(|e| Error::Task(e.to_string()))??;
+        }
+        let syncs = wal.syncs();
+        assert!(syncs < 400, "400 durable appends took {syncs} fsyncs: no group commit");
+        wal.close()?;
+        let mut n = 0;
+        Wal::open(dir.path(), SyncPolicy::Always, |_| {
+            n += 1;
+            None
+        })?;
+        assert_eq!(n, 400);
+        Ok(())
+    }
 }
