@@ -41,7 +41,9 @@ pub struct ReceiveArgs {
         default_value = "127.0.0.1:19291"
     )]
     remote_write_address: String,
-    /// Listen address (host:port) of the gRPC server: Thanos StoreAPI (thanos.Store, thanos.info.Info) over every tenant's head.
+    /// Listen address (host:port) of the gRPC server: Thanos StoreAPI (thanos.Store, thanos.info.Info) over every
+    /// tenant's head and the blocks this receiver uploaded (those with its --labels), and thanos.WriteableStore
+    /// for writes forwarded by hashring peers.
     #[arg(long = "grpc-address", env = "PROMLAKE_GRPC_ADDRESS", default_value = "127.0.0.1:10901")]
     grpc_address: String,
     /// Listen address (host:port) of the HTTP server: /metrics, /-/healthy and /-/ready.
