@@ -14,7 +14,7 @@ use promlake_engine::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesSt
 use promlake_engine::{Labels, MatchOp, Matcher};
 use promlake_proto::prometheus::{TimeSeries, WriteRequest};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Series per [`SeriesBatch`] of a select.
@@ -106,7 +106,8 @@ pub struct Head {
     tenant: String,
     external: Labels,
     block_ms: i64,
-    hasher: RandomState,
+    /// xxhash64 of the label pairs (collisions are resolved by comparing labels).
+    hasher: BuildHasherDefault<twox_hash::XxHash64>,
     inner: RwLock<Inner>,
 }
 
@@ -152,7 +153,7 @@ impl Head {
             tenant: tenant.into(),
             external,
             block_ms,
-            hasher: RandomState::new(),
+            hasher: BuildHasherDefault::default(),
             inner: RwLock::new(Inner {
                 series: Vec::new(),
                 by_hash: HashMap::new(),

@@ -184,10 +184,8 @@ impl Receiver {
         let samples: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
         check_request(&limits.request, req.timeseries.len() as u64, samples as u64)?;
         let head = self.heads.get_or_create(tenant);
-        let mut framed = Vec::new();
         let res = head.append(req, Some(raw), limits.head_series_limit.unwrap_or(0), |bytes, max_ts| {
-            wal::frame_record(&mut framed, tenant, bytes)?;
-            wal.append(&framed, tenant, max_ts)
+            wal.append_request(tenant, bytes, max_ts)
         })?;
         let m = &self.metrics;
         m.samples_appended.fetch_add(res.appended, Relaxed);

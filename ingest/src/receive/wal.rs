@@ -277,6 +277,23 @@ impl Wal {
     /// for [`Wal::wait_durable`]. `max_ts` is the newest sample timestamp in it (for truncation).
     /// Callers serialize appends of one tenant themselves so records keep the head's order.
     pub fn append(&self, framed: &[u8], tenant: &str, max_ts: i64) -> Result<u64> {
+        self.append_with(tenant, max_ts, |buf| {
+            buf.extend_from_slice(framed);
+            Ok(())
+        })
+    }
+
+    /// Frames `request` for `tenant` straight into the queue (one copy); see [`Wal::append`].
+    pub fn append_request(&self, tenant: &str, request: &[u8], max_ts: i64) -> Result<u64> {
+        self.append_with(tenant, max_ts, |buf| frame_record(buf, tenant, request))
+    }
+
+    fn append_with(
+        &self,
+        tenant: &str,
+        max_ts: i64,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<u64> {
         let mut p = lock(&self.pending);
         if p.closed {
             return Err(Error::Unavailable("the WAL is closed (shutting down)".into()));
@@ -284,7 +301,7 @@ impl Wal {
         if let Some(e) = &self.durable.borrow().error {
             return Err(Error::Unavailable(format!("the WAL failed earlier: {e}")));
         }
-        p.buf.extend_from_slice(framed);
+        write(&mut p.buf)?;
         p.stats.push((tenant.to_string(), max_ts));
         p.last_seq += 1;
         let seq = p.last_seq;
