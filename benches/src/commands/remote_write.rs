@@ -83,11 +83,12 @@ fn build_load(a: &Args) -> Vec<Vec<Vec<u8>>> {
         .map(|i| {
             let l = |n: &str, v: String| Label { name: n.into(), value: v };
             vec![
-                l("__name__", format!("node_metric_{}_total", i % 50)),
+                // 800 distinct series per host: 50 metric names x 16 CPUs.
+                l("__name__", format!("node_metric_{}_total", i % 800 / 16)),
                 l("cpu", (i % 16).to_string()),
                 l("instance", format!("host-{}:9100", i / 800)),
                 l("job", "node".into()),
-                l("mode", ["user", "system", "idle", "iowait"][i % 4].into()),
+                l("mode", ["user", "system", "idle", "iowait"][i % 800 / 16 % 4].into()),
             ]
         })
         .collect();
