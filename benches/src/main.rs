@@ -4,6 +4,7 @@
 //! promlake-bench gen     --hosts 20 --hours 6 --out data.om
 //! promlake-bench convert --hosts 20 --hours 6 --work-dir /tmp/bench [--json]
 //! promlake-bench query   --hosts 5 --hours 24 [--work-dir DIR] [--runs 3] [--json]
+//! promlake-bench remote-write --promlake target/release/promlake [--series 20000 --rounds 60]
 //! ```
 
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     /// Ensure converted data exists (as `convert --reuse`), serve it with Prometheus and with
     /// `promlake query`, and compare PromQL range-query latencies.
     Query(commands::query::Args),
+    /// The same remote-write load against `promlake receive` and Prometheus 2.42's receiver:
+    /// samples per server CPU-second and resident memory per series.
+    RemoteWrite(commands::remote_write::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => commands::generate::run(args),
         Command::Convert(args) => commands::convert::run(args),
         Command::Query(args) => commands::query::run(args),
+        Command::RemoteWrite(args) => commands::remote_write::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,14 @@
-//! promlake-ingest: data coming in. It will hold `receive` (Prometheus remote write, WAL,
-//! head, 2h Parquet block cutting, tenants, hashring) and `sidecar` (ships each new TSDB block
-//! of a Prometheus to the bucket through `promlake_engine::convert`, serves fresh data by
-//! remote read). It sits above `engine` and never below it.
+//! promlake-ingest: data coming in. [`receive`] takes Prometheus remote write into a
+//! write-ahead log and a per-tenant in-memory head (a [`promlake_engine::SeriesSource`] for
+//! fresh data) and cuts the head into Parquet blocks in the bucket every block duration.
+//! (The sidecar, shipping a Prometheus's own blocks, joins this crate later.) It sits above
+//! `engine` and never below it.
 //!
-//! Nothing is built here yet: the crate exists so the crate graph of DESIGN.md §2 holds from
-//! the start. The ingest issue fills it.
+//! Main types: [`receive::Receiver`] (write path, replay, block cutting),
+//! [`receive::wal::Wal`] (segments with CRC32C records, group commit),
+//! [`receive::head::Head`] (series with XOR chunks), [`receive::http::router`] (axum routes).
+
+mod error;
+pub mod receive;
+
+pub use error::{Error, Result};

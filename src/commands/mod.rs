@@ -3,6 +3,7 @@
 mod compact;
 mod query;
 mod store;
+mod receive;
 mod tools;
 
 use clap::Subcommand;
@@ -17,6 +18,8 @@ pub enum Command {
     Store(store::StoreArgs),
     /// Compact, deduplicate, downsample and apply retention to the blocks of the bucket.
     Compact(compact::CompactArgs),
+    /// Accept Prometheus remote write into a WAL-backed head per tenant; cut it into Parquet blocks in the bucket.
+    Receive(Box<receive::ReceiveArgs>),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -29,6 +32,7 @@ impl Command {
             Command::Query(q) => q.run().await,
             Command::Store(s) => s.run().await,
             Command::Compact(c) => c.run().await,
+            Command::Receive(r) => r.run().await,
             Command::Tools(t) => t.run().await,
         }
     }

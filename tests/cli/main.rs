@@ -10,5 +10,6 @@ mod import;
 mod python;
 mod querier;
 mod query;
+mod receive;
 mod s3;
 mod store;

@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod generate;
 pub mod query;
+pub mod remote_write;
 
 use clap::Args as ClapArgs;
 use promlake_benches::GenConfig;
