@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of promlake, installing what the tests need first (idempotent):
-#   Debian: prometheus (promtool + the reference server), curl
+#   Debian: prometheus (promtool + the reference server), prometheus-node-exporter, curl
 #   Python venv (PyPI): pyarrow, duckdb, moto[server], grpcio, ADBC Flight SQL
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
@@ -10,6 +10,7 @@ source scripts/env.sh
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
@@ -17,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-if ! "$PROMLAKE_VENV/bin/python" -c 'import pyarrow, duckdb, moto' >/dev/null 2>&1 \
+if ! "$PROMLAKE_VENV/bin/python" -c 'import pyarrow, duckdb, moto, grpc, grpc_tools, adbc_driver_flightsql' >/dev/null 2>&1 \
    || ! cmp -s scripts/requirements-test.txt "$PROMLAKE_VENV/.requirements"; then
   echo "== creating Python venv $PROMLAKE_VENV"
   python3 -m venv "$PROMLAKE_VENV"
