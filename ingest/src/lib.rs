@@ -5,3 +5,5 @@
 //!
 //! Nothing is built here yet: the crate exists so the crate graph of DESIGN.md §2 holds from
 //! the start. The ingest issue fills it.
+
+pub mod sidecar;
