@@ -11,4 +11,5 @@ mod python;
 mod querier;
 mod query;
 mod s3;
+mod sidecar;
 mod store;
