@@ -209,3 +209,95 @@ impl SeriesSource for RemoteReadSource {
         &self.external
     }
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn chunk(samples: &[(i64, f64)]) -> pb::Chunk {
+        let mut enc = promlake_compat::xor::XorEncoder::new();
+        for &(t, v) in samples {
+            enc.append(t, v);
+        }
+        pb::Chunk {
+            min_time_ms: samples.first().map_or(0, |s| s.0),
+            max_time_ms: samples.last().map_or(0, |s| s.0),
+            r#type: pb::chunk::Encoding::Xor as i32,
+            data: enc.finish(),
+        }
+    }
+
+    fn frame(msg: &pb::ChunkedReadResponse) -> Vec<u8> {
+        let body = msg.encode_to_vec();
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(body.len() as u64, &mut out);
+        out.extend(crc32c::crc32c(&body).to_be_bytes());
+        out.extend(body);
+        out
+    }
+
+    fn label(n: &str, v: &str) -> pb::Label {
+        pb::Label { name: n.into(), value: v.into() }
+    }
+
+    #[test]
+    fn streamed_frames_decode_and_clip_to_the_range() {
+        let a = pb::ChunkedReadResponse {
+            chunked_series: vec![pb::ChunkedSeries {
+                labels: vec![label("__name__", "up")],
+                chunks: vec![
+                    chunk(&[(1000, 1.0), (2000, 2.0)]),
+                    chunk(&[(2000, 2.0), (3000, 3.0), (4000, 4.0)]),
+                ],
+            }],
+            query_index: 0,
+        };
+        let b = pb::ChunkedReadResponse {
+            chunked_series: vec![pb::ChunkedSeries {
+                labels: vec![label("__name__", "x")],
+                chunks: vec![chunk(&[(5000, f64::from_bits(0x7ff0_0000_0000_0002))])],
+            }],
+            query_index: 0,
+        };
+        let mut body = frame(&a);
+        body.extend(frame(&b));
+        let out = decode_streamed(&body, 2000, 5000).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0.get("__name__"), Some("up"));
+        assert_eq!(out[0].1, vec![2000, 3000, 4000]);
+        assert_eq!(out[0].2, vec![2.0, 3.0, 4.0]);
+        // Staleness markers keep their bits.
+        assert_eq!(out[1].2[0].to_bits(), 0x7ff0_0000_0000_0002);
+
+        let mut corrupt = frame(&a);
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        let err = decode_streamed(&corrupt, 0, 10_000).unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
+        let err = decode_streamed(&frame(&a)[..10], 0, 10_000).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn samples_answer_decodes() {
+        let resp = pb::ReadResponse {
+            results: vec![pb::QueryResult {
+                timeseries: vec![pb::TimeSeries {
+                    labels: vec![label("__name__", "up"), label("job", "p")],
+                    samples: vec![
+                        pb::Sample { value: 1.0, timestamp: 10 },
+                        pb::Sample { value: 0.0, timestamp: 20 },
+                    ],
+                    ..Default::default()
+                }],
+            }],
+        };
+        let body = snap::raw::Encoder::new().compress_vec(&resp.encode_to_vec()).unwrap();
+        let out = decode_samples(&body).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0.get("job"), Some("p"));
+        assert_eq!((out[0].1.clone(), out[0].2.clone()), (vec![10, 20], vec![1.0, 0.0]));
+        assert!(decode_samples(b"not snappy").is_err());
+    }
+}

@@ -195,3 +195,82 @@ impl Shipper {
 fn fmt_err(path: impl Into<String>, reason: impl Into<String>) -> Error {
     Error::Format { path: path.into(), reason: reason.into() }
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ships_each_completed_block_once() {
+        let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/tsdb-blocks/tiny");
+        let data = tempfile::tempdir().unwrap();
+        let lake = tempfile::tempdir().unwrap();
+        let ids = ["01M8AXQ5BJNE0SYE3RJCX48A98", "01M8AXQ5DHQ0AK9RKPV1D1GJAY", "01M8AXQ5EFTB4RSDBHAYF9QW20"];
+        for id in ids {
+            copy_dir(&tiny.join(id), &data.path().join(id));
+        }
+        // A block still being written, and a compacted block.
+        copy_dir(&tiny.join(ids[0]), &data.path().join("01M8AXQ5BJNE0SYE3RJCX48A99.tmp-for-creation"));
+        let compacted = data.path().join(ids[2]).join("meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&compacted).unwrap()).unwrap();
+        meta["compaction"]["level"] = 2.into();
+        std::fs::write(&compacted, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+        let bucket = Bucket::open(&promlake_engine::BucketConfig::from_url(format!(
+            "file://{}",
+            lake.path().display()
+        )))
+        .unwrap();
+        let labels = Labels::from_pairs([("cluster", "c1")]);
+        let opts = |upload_compacted| ShipperOptions {
+            tsdb_path: data.path().to_path_buf(),
+            upload_compacted,
+            writer: WriterOptions::default(),
+        };
+        let shipper = Shipper::new(bucket.clone(), labels.clone(), opts(false));
+        let r = shipper.sync().await.unwrap();
+        let want: Vec<Ulid> = ids[..2].iter().map(|i| Ulid::from_string(i).unwrap()).collect();
+        assert_eq!((r.uploaded.clone(), r.failed), (want.clone(), 0));
+        assert_eq!(shipper.shipped().unwrap().into_iter().collect::<Vec<_>>(), want);
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(data.path().join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(state["version"], 1);
+        // Nothing twice.
+        assert_eq!(shipper.sync().await.unwrap(), SyncReport::default());
+
+        let blocks = bucket.list_blocks().await.unwrap();
+        assert_eq!(blocks.len(), 2);
+        for b in &blocks {
+            let t = b.meta.thanos.as_ref().unwrap();
+            assert_eq!(
+                (t.source.as_str(), t.labels.get("cluster").map(String::as_str)),
+                ("sidecar", Some("c1"))
+            );
+        }
+
+        let all = Shipper::new(bucket.clone(), labels.clone(), opts(true));
+        assert_eq!(all.sync().await.unwrap().uploaded, vec![Ulid::from_string(ids[2]).unwrap()]);
+        // A lost state file: blocks already in the bucket are recorded, not uploaded again.
+        std::fs::remove_file(data.path().join(STATE_FILE)).unwrap();
+        let r = all.sync().await.unwrap();
+        assert_eq!((r.uploaded.len(), r.already_present), (0, 3));
+        // A corrupt state file is an error naming it.
+        std::fs::write(data.path().join(STATE_FILE), "{").unwrap();
+        let err = all.sync().await.unwrap_err().to_string();
+        assert!(err.contains(STATE_FILE), "{err}");
+    }
+}
