@@ -183,6 +183,11 @@ fn sidecar_ships_blocks_and_serves_fresh_data() {
         q.json(&format!("/api/v1/query?query={}&time={t}", enc("count(up{cluster=\"c1\",replica=~\"r.\"})")));
     assert_eq!(b["data"]["result"][0]["value"][1], "1", "{b}");
 
+    // Only external-label matchers: every series of Prometheus.
+    let ours = q.json(&format!("/api/v1/query?query={}&time={t}", enc("count({cluster=\"c1\"})")));
+    let theirs = prom.json(&format!("/api/v1/query?query={}&time={t}", enc("count({job=\"prometheus\"})")));
+    assert_eq!(ours["data"]["result"][0]["value"], theirs["data"]["result"][0]["value"], "{ours} / {theirs}");
+
     // Blocks are shipped as Prometheus cuts them (1-minute blocks: the first after ~90s).
     let deadline = Instant::now() + Duration::from_secs(240);
     while shipped(&prom).is_empty() {

@@ -51,7 +51,16 @@ impl RemoteReadSource {
     }
 
     /// Runs one remote read query and returns its series (labels as Prometheus sent them).
+    /// Without matchers (all were on external labels) it selects every series, as
+    /// Prometheus's TSDB selects nothing for an empty matcher list.
     pub async fn read(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>> {
+        let every;
+        let matchers = if matchers.is_empty() {
+            every = [Matcher::new(MatchOp::Regex, "__name__", ".+")?];
+            &every[..]
+        } else {
+            matchers
+        };
         let req = pb::ReadRequest {
             queries: vec![pb::Query {
                 start_timestamp_ms: start,
