@@ -188,6 +188,27 @@ fn sidecar_ships_blocks_and_serves_fresh_data() {
     let theirs = prom.json(&format!("/api/v1/query?query={}&time={t}", enc("count({job=\"prometheus\"})")));
     assert_eq!(ours["data"]["result"][0]["value"], theirs["data"]["result"][0]["value"], "{ours} / {theirs}");
 
+    // Info through an independent client (Python grpcio): the sidecar, its external labels,
+    // Prometheus's oldest time and an open max time.
+    let out = Command::new(crate::python::python())
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/store_client.py"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/proto/proto"),
+            &format!("127.0.0.1:{grpc}"),
+            "partition",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "store_client.py: {}", String::from_utf8_lossy(&out.stderr));
+    let info: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["info"]["component"], "sidecar", "{info}");
+    assert_eq!(info["info"]["label_sets"], serde_json::json!([{"cluster": "c1", "replica": "r0"}]), "{info}");
+    assert_eq!(info["info"]["max_time"], i64::MAX, "{info}");
+    let min = info["info"]["min_time"].as_i64().unwrap();
+    let t_ms = t.parse::<i64>().unwrap() * 1000;
+    assert!(min > t_ms - 120_000 && min < t_ms - 15_000, "min_time {min} vs query time {t_ms}: {info}");
+    assert_eq!(info["limited"], "OK", "{info}");
+
     // Blocks are shipped as Prometheus cuts them (1-minute blocks: the first after ~90s).
     let deadline = Instant::now() + Duration::from_secs(240);
     while shipped(&prom).is_empty() {
