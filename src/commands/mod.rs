@@ -2,6 +2,7 @@
 
 mod compact;
 mod query;
+mod sidecar;
 mod store;
 mod receive;
 mod tools;
@@ -16,6 +17,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Serve Thanos's StoreAPI (gRPC) over every block of the bucket.
     Store(store::StoreArgs),
+    /// Run next to a Prometheus server: ship its blocks to the bucket as Parquet and serve its data over StoreAPI.
+    Sidecar(sidecar::SidecarArgs),
     /// Compact, deduplicate, downsample and apply retention to the blocks of the bucket.
     Compact(compact::CompactArgs),
     /// Accept Prometheus remote write into a WAL-backed head per tenant; cut it into Parquet blocks in the bucket.
@@ -31,6 +34,7 @@ impl Command {
         match self {
             Command::Query(q) => q.run().await,
             Command::Store(s) => s.run().await,
+            Command::Sidecar(s) => s.run().await,
             Command::Compact(c) => c.run().await,
             Command::Receive(r) => r.run().await,
             Command::Tools(t) => t.run().await,

@@ -12,4 +12,5 @@ mod querier;
 mod query;
 mod receive;
 mod s3;
+mod sidecar;
 mod store;
