@@ -33,6 +33,9 @@ enum Command {
     /// The same remote-write load against `promlake receive` and Prometheus 2.42's receiver:
     /// samples per server CPU-second and resident memory per series.
     RemoteWrite(commands::remote_write::Args),
+    /// StoreAPI: Series streaming throughput of `promlake store`, and query latency through
+    /// store + querier against the in-process bucket.
+    Store(commands::store::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => commands::convert::run(args),
         Command::Query(args) => commands::query::run(args),
         Command::RemoteWrite(args) => commands::remote_write::run(args),
+        Command::Store(args) => commands::store::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

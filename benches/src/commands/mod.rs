@@ -4,6 +4,7 @@ pub mod convert;
 pub mod generate;
 pub mod query;
 pub mod remote_write;
+pub mod store;
 
 use clap::Args as ClapArgs;
 use promlake_benches::GenConfig;

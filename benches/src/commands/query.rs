@@ -37,7 +37,7 @@ const MIN_SERIES: u64 = 1000;
 const RANGES_S: [i64; 3] = [3_600, 6 * 3_600, 24 * 3_600];
 
 /// The benchmarked queries: (short name, PromQL).
-const QUERIES: &[(&str, &str)] = &[
+pub(super) const QUERIES: &[(&str, &str)] = &[
     ("selector", "node_load1"),
     ("rate", "rate(node_network_receive_bytes_total[5m])"),
     ("sum-rate", "sum by (instance) (rate(node_cpu_seconds_total[5m]))"),
@@ -394,7 +394,7 @@ fn inspect(status: u16, body: &[u8]) -> Answer {
     Answer { series, error }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
@@ -409,15 +409,20 @@ fn fmt_range(s: i64) -> String {
 
 /// A child server, killed (and reaped) on drop, so also on every error path.
 #[derive(Debug)]
-struct Server {
+pub(super) struct Server {
     what: &'static str,
-    child: Child,
-    port: u16,
+    pub(super) child: Child,
+    pub(super) port: u16,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(what: &'static str, mut cmd: Command, port: u16, log: &Path) -> anyhow::Result<Server> {
+    pub(super) fn start(
+        what: &'static str,
+        mut cmd: Command,
+        port: u16,
+        log: &Path,
+    ) -> anyhow::Result<Server> {
         let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
@@ -427,7 +432,7 @@ impl Server {
     }
 
     /// Waits until `/-/ready` answers 200.
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+    pub(super) fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -456,14 +461,14 @@ impl Drop for Server {
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it right after).
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind(("127.0.0.1", 0)).context("binding 127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
 
 /// A minimal HTTP/1.1 GET: status and body, with `Content-Length`, chunked and
 /// read-to-close bodies.
-fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+pub(super) fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(300)))?;
     s.set_nodelay(true)?;
@@ -526,7 +531,7 @@ fn dechunk(mut rest: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Percent-encodes a query parameter value.
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {

@@ -56,7 +56,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// utime + stime of `pid` in seconds.
-fn cpu_seconds(pid: u32) -> Result<f64> {
+pub(super) fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').map(|x| x.1).context("bad /proc stat")?;
     let f: Vec<&str> = after.split_whitespace().collect();
