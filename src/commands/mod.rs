@@ -2,9 +2,9 @@
 
 mod compact;
 mod query;
+mod receive;
 mod sidecar;
 mod store;
-mod receive;
 mod tools;
 
 use clap::Subcommand;
