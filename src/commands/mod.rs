@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod query;
+mod sql;
 mod tools;
 
 use clap::Subcommand;
@@ -11,6 +12,8 @@ use std::process::ExitCode;
 pub enum Command {
     /// Serve the Prometheus HTTP API (PromQL, series, labels) over every block of the bucket.
     Query(query::QueryArgs),
+    /// SQL over every block of the bucket: a shell, one statement (-c), or a Flight SQL server (--grpc-address).
+    Sql(sql::SqlArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -21,6 +24,7 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Query(q) => q.run().await,
+            Command::Sql(s) => s.run().await,
             Command::Tools(t) => t.run().await,
         }
     }

@@ -56,6 +56,10 @@ impl QueryArgs {
             max_samples: self.max_samples,
             timeout: self.timeout,
         };
+        let sql = promlake_sql::SqlSession::new(
+            bucket.clone(),
+            promlake_sql::SqlOptions { promql: opts.clone(), ..Default::default() },
+        )?;
         let state = ApiState::new(opts);
         let listener = tokio::net::TcpListener::bind(&self.http_address)
             .await
@@ -85,7 +89,8 @@ impl QueryArgs {
                 Ok::<(), anyhow::Error>(())
             }
         };
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
+        let server = axum::serve(listener, router(state).layer(axum::Extension(sql)))
+            .with_graceful_shutdown(shutdown_signal());
         tokio::select! {
             r = server => r.context("HTTP server")?,
             r = loader => r?,

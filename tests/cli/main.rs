@@ -9,3 +9,4 @@ mod import;
 mod python;
 mod query;
 mod s3;
+mod sql;
