@@ -4,19 +4,25 @@
 use promlake_engine::SeriesSource;
 use promlake_engine::fanout::Fanout;
 use promlake_engine::storeapi::{self, Component, StoreMetrics, StoreServerOptions};
+use promlake_sql::SqlSession;
 use std::sync::Arc;
 use tonic::service::Routes;
 
 /// The services of `promlake query`: StoreAPI (`thanos.Store`) and `thanos.info.Info` over the
 /// querier's merged view, not deduplicated (Thanos queriers serve raw replicas; the querier
-/// above deduplicates), presented as component `query`; `metrics` counts what it serves.
-pub fn query_routes(fanout: Fanout, metrics: Arc<StoreMetrics>) -> Routes {
+/// above deduplicates), presented as component `query`; `metrics` counts what it serves. With a
+/// SQL session (the querier has a bucket), Arrow Flight SQL joins the same port.
+pub fn query_routes(fanout: Fanout, metrics: Arc<StoreMetrics>, sql: Option<SqlSession>) -> Routes {
     // Each Series request's own strategy decides: warnings under WARN, an error under ABORT.
     let source: Arc<dyn SeriesSource> = Arc::new(fanout.for_store_api());
-    storeapi::routes(
+    let routes = storeapi::routes(
         source,
         StoreServerOptions { component: Component::Query, metrics, ..Default::default() },
-    )
+    );
+    match sql {
+        Some(session) => routes.add_service(promlake_sql::flight::service(session)),
+        None => routes,
+    }
 }
 
 /// Serves `routes` on `listener` until `shutdown` resolves.

@@ -4,6 +4,7 @@ mod compact;
 mod query;
 mod receive;
 mod sidecar;
+mod sql;
 mod store;
 mod tools;
 
@@ -23,6 +24,8 @@ pub enum Command {
     Compact(compact::CompactArgs),
     /// Accept Prometheus remote write into a WAL-backed head per tenant; cut it into Parquet blocks in the bucket.
     Receive(Box<receive::ReceiveArgs>),
+    /// SQL over every block of the bucket: a shell, one statement (-c), or a Flight SQL server (--grpc-address).
+    Sql(sql::SqlArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -37,6 +40,7 @@ impl Command {
             Command::Sidecar(s) => s.run().await,
             Command::Compact(c) => c.run().await,
             Command::Receive(r) => r.run().await,
+            Command::Sql(s) => s.run().await,
             Command::Tools(t) => t.run().await,
         }
     }

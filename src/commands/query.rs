@@ -155,6 +155,14 @@ impl QueryArgs {
         let cfg = self.config()?;
         let bucket = if cfg.has_bucket { Some(self.bucket.open()?) } else { None };
         let state = ApiState::new(cfg.query.clone(), self.replica_labels.clone(), self.dedup_func);
+        // SQL (`/api/v1/sql`, Flight SQL on the gRPC port) reads the bucket, when there is one.
+        let sql = match &bucket {
+            Some(b) => Some(promlake_sql::SqlSession::new(
+                b.clone(),
+                promlake_sql::SqlOptions { promql: cfg.query.clone(), ..Default::default() },
+            )?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(&self.http_address)
             .await
             .with_context(|| format!("listening on --http-address {}", self.http_address))?;
@@ -229,17 +237,22 @@ impl QueryArgs {
                 }
             }
         };
+        let flight_sql = sql.clone();
         let grpc = async move {
             // Serve once the view exists (the bucket is loaded).
             let Ok(fanout) = grpc_rx.await else { return std::future::pending::<Result<()>>().await };
             crate::grpc::serve(
                 grpc_listener,
-                crate::grpc::query_routes(fanout, store_metrics),
+                crate::grpc::query_routes(fanout, store_metrics, flight_sql),
                 shutdown_signal(),
             )
             .await
         };
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal());
+        let mut app = router(state);
+        if let Some(sql) = sql {
+            app = app.layer(axum::Extension(sql));
+        }
+        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
         tokio::select! {
             r = server => r.context("HTTP server")?,
             r = loader => r?,

@@ -18,6 +18,7 @@ mod error;
 mod json;
 mod metrics;
 mod params;
+mod sql;
 mod view;
 
 pub use metrics::Metrics;
@@ -98,6 +99,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/sql", get(sql::query).post(sql::query))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics_text))

@@ -13,4 +13,5 @@ mod query;
 mod receive;
 mod s3;
 mod sidecar;
+mod sql;
 mod store;
