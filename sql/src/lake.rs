@@ -256,7 +256,7 @@ async fn read_series(bucket: &Bucket, path: &Path, external: &Labels) -> Result<
         .build()
         .map_err(pq)?
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| promlake_engine::Error::Arrow(e))?;
+        .map_err(promlake_engine::Error::Arrow)?;
     let b = concat_batches(&schema, &batches)?;
     let col = |name: &str| b.column_by_name(name);
     let ids_col = col("series_id").ok_or_else(|| format_err(path, "missing column series_id"))?;
