@@ -88,8 +88,8 @@ struct Run {
 pub fn run(args: Args) -> Result<()> {
     let dataset = args.dataset.clone().unwrap_or_else(default_dataset);
     let (native, lake) = (dataset.join("native"), dataset.join("lake"));
-    let native_sum = summarize(&native).with_context(|| format!("reading {}", native.display()))?;
-    let lake_sum = summarize(&lake).with_context(|| format!("reading {}", lake.display()))?;
+    let native_sum = summarize(&native)?;
+    let lake_sum = summarize(&lake)?;
     if native_sum.blocks == 0 || lake_sum.blocks == 0 {
         bail!("{} needs blocks in native/ and lake/ (run `promlake-bench convert` first)", dataset.display());
     }
