@@ -4,6 +4,7 @@
 //! promlake-bench gen     --hosts 20 --hours 6 --out data.om
 //! promlake-bench convert --hosts 20 --hours 6 --work-dir /tmp/bench [--json]
 //! promlake-bench query   --hosts 5 --hours 24 [--work-dir DIR] [--runs 3] [--json]
+//! promlake-bench compact --promlake target/release/promlake [--dataset DIR]
 //! promlake-bench remote-write --promlake target/release/promlake [--series 20000 --rounds 60]
 //! ```
 
@@ -36,6 +37,9 @@ enum Command {
     /// StoreAPI: Series streaming throughput of `promlake store`, and query latency through
     /// store + querier against the in-process bucket.
     Store(commands::store::Args),
+    /// `promlake compact` against Prometheus 2.42's TSDB compaction on the same blocks (samples
+    /// per CPU-second, peak RSS), and in-process downsampling throughput.
+    Compact(commands::compact::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Query(args) => commands::query::run(args),
         Command::RemoteWrite(args) => commands::remote_write::run(args),
         Command::Store(args) => commands::store::run(args),
+        Command::Compact(args) => commands::compact::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the flags they share.
 
+pub mod compact;
 pub mod convert;
 pub mod generate;
 pub mod query;
