@@ -167,28 +167,7 @@ async fn serve(
         r = axum::serve(grpc_listener, flight) => r.context("gRPC server")?,
         r = axum::serve(http_listener, api) => r.context("HTTP server")?,
         r = loader => r?,
-        () = interrupted() => tracing::info!("shutting down"),
+        () = crate::probes::shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
