@@ -3,15 +3,15 @@
 //!
 //! Thanos's extra parameters `dedup`, `partial_response` and `replicaLabels[]` shape the
 //! request's view of the sources (see `view`); problems a partial response tolerated are
-//! answered in the envelope's `warnings`. `max_source_resolution` is accepted and ignored (no
-//! downsampled data is read yet).
+//! answered in the envelope's `warnings`; `max_source_resolution` picks the downsampled data
+//! the view reads (see `view`).
 
 use super::error::{ApiError, Result};
 use super::params::{Params, now_ms, parse_duration, parse_time};
 use super::{ApiState, json, view};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use promlake_engine::downsampled;
@@ -29,13 +29,33 @@ const MAX_POINTS_PER_SERIES: i128 = 11_000;
 /// Slack past the engine's own deadline before the handler gives up on an evaluation.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
-/// The request's parameters: the query string plus a form-encoded body.
-fn params(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Params {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    Params::new(is_form.then_some(body.as_ref()), query)
+/// The request's API parameters: the query string, plus the body when it is a form.
+pub struct ApiParams(Params);
+
+impl<S: Send + Sync> FromRequest<S> for ApiParams {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Response> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let query = req.uri().query().map(str::to_owned);
+        let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        Ok(ApiParams(Params::new(is_form.then_some(body.as_ref()), query.as_deref())))
+    }
+}
+
+/// Runs one API call with a fresh warnings sink and answers with its envelope.
+async fn answer(
+    st: &ApiState,
+    p: &Params,
+    call: impl AsyncFnOnce(&ApiState, &Params, &Warnings) -> Result<String>,
+) -> Response {
+    let w = Warnings::default();
+    let r = call(st, p, &w).await;
+    respond(st, r, &w)
 }
 
 /// The success envelope around `data` with the request's warnings, or the error.
@@ -62,14 +82,8 @@ fn ok_json(data: String) -> Response {
 }
 
 /// `GET|POST /api/v1/query`: `query`, `time`, `timeout`, `lookback_delta`.
-pub async fn query(
-    State(st): State<ApiState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    let w = Warnings::default();
-    respond(&st, instant_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+pub async fn query(State(st): State<ApiState>, ApiParams(p): ApiParams) -> Response {
+    answer(&st, &p, instant_query).await
 }
 
 async fn instant_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -84,14 +98,8 @@ async fn instant_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String
 }
 
 /// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`, `lookback_delta`.
-pub async fn query_range(
-    State(st): State<ApiState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    let w = Warnings::default();
-    respond(&st, range_query(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+pub async fn query_range(State(st): State<ApiState>, ApiParams(p): ApiParams) -> Response {
+    answer(&st, &p, range_query).await
 }
 
 async fn range_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -167,14 +175,8 @@ async fn evaluate(
 }
 
 /// `GET|POST /api/v1/series`: `match[]` (required), `start`, `end`.
-pub async fn series(
-    State(st): State<ApiState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    let w = Warnings::default();
-    respond(&st, find_series(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+pub async fn series(State(st): State<ApiState>, ApiParams(p): ApiParams) -> Response {
+    answer(&st, &p, find_series).await
 }
 
 async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -208,14 +210,8 @@ async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
 
 /// `GET|POST /api/v1/labels`: optional `match[]`. (`start`/`end` are accepted; names come from
 /// every block.)
-pub async fn labels(
-    State(st): State<ApiState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    let w = Warnings::default();
-    respond(&st, label_names(&st, &params(&headers, q.as_deref(), &body), &w).await, &w)
+pub async fn labels(State(st): State<ApiState>, ApiParams(p): ApiParams) -> Response {
+    answer(&st, &p, label_names).await
 }
 
 async fn label_names(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
@@ -237,10 +233,9 @@ async fn label_names(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
 pub async fn label_values(
     State(st): State<ApiState>,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
+    ApiParams(p): ApiParams,
 ) -> Response {
-    let w = Warnings::default();
-    respond(&st, values_of(&st, &name, &Params::new(None, q.as_deref()), &w).await, &w)
+    answer(&st, &p, async |st, p, w| values_of(st, &name, p, w).await).await
 }
 
 async fn values_of(st: &ApiState, name: &str, p: &Params, w: &Warnings) -> Result<String> {

@@ -4,7 +4,7 @@
 
 use super::aggr::*;
 use super::schema::*;
-use super::writer::{SeriesRow, WriterOptions, WrittenBlock, write_series};
+use super::writer::{SeriesRow, WriterOptions, WrittenBlock, next_series_id, stage_samples, write_series};
 use crate::{Error, Labels, Result};
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use arrow::datatypes::{DataType, Field};
@@ -80,14 +80,7 @@ fn props(opts: &WriterOptions) -> Result<WriterProperties> {
 impl AggrBlockWriter {
     /// Starts a block in a fresh local staging directory.
     pub fn new(opts: WriterOptions) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("promlake-aggr-block-")
-            .tempdir()
-            .map_err(|e| Error::io("temporary directory", e))?;
-        let path = dir.path().join(SAMPLES_FILE);
-        let file = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
-        let samples = ArrowWriter::try_new(file, aggr_samples_schema(), Some(props(&opts)?))
-            .map_err(|e| Error::parquet(path.display(), e))?;
+        let (dir, samples) = stage_samples("promlake-aggr-block-", aggr_samples_schema(), props(&opts)?)?;
         Ok(AggrBlockWriter {
             dir,
             samples,
@@ -113,13 +106,7 @@ impl AggrBlockWriter {
                 "series {labels}: aggregate columns differ in length"
             )));
         }
-        if let Some(prev) = self.series.last()
-            && prev.labels.block_order(&labels) != std::cmp::Ordering::Less
-        {
-            return Err(Error::OutOfOrder { previous: prev.labels.to_string(), current: labels.to_string() });
-        }
-        let id = u32::try_from(self.series.len())
-            .map_err(|_| Error::InvalidArgument("more than 2^32 series in one block".into()))?;
+        let id = next_series_id(&self.series, &labels)?;
         self.series.push(SeriesRow {
             labels,
             row_start: self.rows,

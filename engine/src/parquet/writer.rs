@@ -9,7 +9,7 @@ use arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
     UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tempfile::TempDir;
 use ulid::Ulid;
 
 /// Physical layout knobs of a written block.
@@ -112,17 +113,36 @@ fn props(opts: &WriterOptions, samples: bool) -> Result<WriterProperties> {
     Ok(b.build())
 }
 
+/// A fresh local staging directory (named with `prefix`) with a samples file writer in it.
+pub(super) fn stage_samples(
+    prefix: &str,
+    schema: SchemaRef,
+    props: WriterProperties,
+) -> Result<(TempDir, ArrowWriter<File>)> {
+    let dir =
+        tempfile::Builder::new().prefix(prefix).tempdir().map_err(|e| Error::io("temporary directory", e))?;
+    let path = dir.path().join(SAMPLES_FILE);
+    let file = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
+    let samples =
+        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path.display(), e))?;
+    Ok((dir, samples))
+}
+
+/// The id the next series gets, after checking that `labels` sorts after the last series.
+pub(super) fn next_series_id(series: &[SeriesRow], labels: &Labels) -> Result<u32> {
+    if let Some(prev) = series.last()
+        && prev.labels.block_order(labels) != std::cmp::Ordering::Less
+    {
+        return Err(Error::OutOfOrder { previous: prev.labels.to_string(), current: labels.to_string() });
+    }
+    u32::try_from(series.len())
+        .map_err(|_| Error::InvalidArgument("more than 2^32 series in one block".into()))
+}
+
 impl ParquetBlockWriter {
     /// Starts a block in a fresh local staging directory.
     pub fn new(opts: WriterOptions) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("promlake-block-")
-            .tempdir()
-            .map_err(|e| Error::io("temporary directory", e))?;
-        let path = dir.path().join(SAMPLES_FILE);
-        let file = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
-        let samples = ArrowWriter::try_new(file, samples_schema(), Some(props(&opts, true)?))
-            .map_err(|e| Error::parquet(path.display(), e))?;
+        let (dir, samples) = stage_samples("promlake-block-", samples_schema(), props(&opts, true)?)?;
         Ok(ParquetBlockWriter {
             dir,
             samples,
@@ -148,13 +168,7 @@ impl ParquetBlockWriter {
                 vals.len()
             )));
         }
-        if let Some(prev) = self.series.last()
-            && prev.labels.block_order(&labels) != std::cmp::Ordering::Less
-        {
-            return Err(Error::OutOfOrder { previous: prev.labels.to_string(), current: labels.to_string() });
-        }
-        let id = u32::try_from(self.series.len())
-            .map_err(|_| Error::InvalidArgument("more than 2^32 series in one block".into()))?;
+        let id = next_series_id(&self.series, &labels)?;
         let (min_time, max_time) = (ts[0], ts[ts.len() - 1]);
         self.series.push(SeriesRow {
             labels,
