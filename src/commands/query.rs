@@ -10,6 +10,7 @@
 
 use crate::flags::BucketArgs;
 use crate::http::{ApiState, router};
+use crate::probes::shutdown_signal;
 use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Args};
 use promlake_engine::SeriesSource;
@@ -273,27 +274,4 @@ fn endpoint_metrics(set: &EndpointSet) -> String {
          promlake_query_endpoints{{state=\"unhealthy\"}} {}\n",
         status.len() - healthy
     )
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
 }

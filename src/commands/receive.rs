@@ -6,6 +6,7 @@
 //! on SIGINT/SIGTERM close the WAL. The receiver lives in `promlake_ingest::receive`.
 
 use crate::flags::BucketArgs;
+use crate::probes::shutdown_signal;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use promlake_engine::Labels;
@@ -258,27 +259,4 @@ impl ReceiveArgs {
         result?;
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
 }
