@@ -36,11 +36,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.command.run()) {
+    let code = match runtime.block_on(cli.command.run()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The command has finished its own shutdown; blocking work still running (a compaction
+    // pass of `promlake up`) is safe to leave, so do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

@@ -7,6 +7,7 @@ mod sidecar;
 mod sql;
 mod store;
 mod tools;
+mod up;
 
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ pub enum Command {
     Receive(Box<receive::ReceiveArgs>),
     /// SQL over every block of the bucket: a shell, one statement (-c), or a Flight SQL server (--grpc-address).
     Sql(sql::SqlArgs),
+    /// All in one process on a local bucket: receive + store + query + compact; --demo preloads a day of a generated fleet.
+    Up(up::UpArgs),
     /// Utilities: import Prometheus blocks, inspect the bucket.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -42,6 +45,7 @@ impl Command {
             Command::Receive(r) => r.run().await,
             Command::Sql(s) => s.run().await,
             Command::Tools(t) => t.run().await,
+            Command::Up(u) => u.run().await,
         }
     }
 }

@@ -4,8 +4,12 @@ use promlake_compat::dumpfmt::{format_labels, parse_dump_line};
 use promlake_engine::parquet::ParquetBlock;
 use promlake_engine::{Bucket, SelectRequest, SeriesSource};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+use tempfile::TempDir;
 
 /// Series (Go-formatted label set) → samples as (timestamp ms, value bits).
 pub type Samples = BTreeMap<String, Vec<(i64, u64)>>;
@@ -173,4 +177,68 @@ pub fn count(s: &Samples) -> usize {
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Raw HTTP/1.1 request: (status, body); (0, error) when the connection fails.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let run = || -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (h, b) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+        let status = h
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("status"))?;
+        Ok((status, b.to_string()))
+    };
+    run().unwrap_or_else(|e| (0, e.to_string()))
+}
+
+/// GET over HTTP/1.1.
+pub fn get(port: u16, path: &str) -> (u16, String) {
+    request(port, "GET", path, &[], &[])
+}
+
+/// POST over HTTP/1.1.
+pub fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    request(port, "POST", path, headers, body)
+}
+
+/// Starts Prometheus 2.42 (Debian's) with `config` (`SELF` replaced by its own address);
+/// returns the process, its port and its directory.
+pub fn start_prometheus(config: &str) -> (Proc, u16, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("prometheus.yml");
+    std::fs::write(&conf, config.replace("SELF", &format!("127.0.0.1:{port}"))).unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", conf.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package) not found");
+    (Proc(child), port, dir)
 }

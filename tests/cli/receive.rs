@@ -9,22 +9,10 @@ use promlake_engine::{Bucket, Labels, Matcher, SelectRequest, SeriesSource};
 use promlake_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A running `promlake receive` with its directories (kept across restarts).
 struct Receive {
@@ -134,40 +122,6 @@ impl Receive {
             .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
             .unwrap_or_else(|| panic!("{line_prefix} not in /metrics:\n{text}"))
     }
-}
-
-/// Raw HTTP/1.1 request: (status, body); (0, error) when the connection fails.
-fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let run = || -> std::io::Result<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", port))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        s.write_all(head.as_bytes())?;
-        s.write_all(body)?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let (h, b) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
-        let status = h
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other("status"))?;
-        Ok((status, b.to_string()))
-    };
-    run().unwrap_or_else(|e| (0, e.to_string()))
-}
-
-fn get(port: u16, path: &str) -> (u16, String) {
-    request(port, "GET", path, &[], &[])
-}
-
-fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    request(port, "POST", path, headers, body)
 }
 
 fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
@@ -390,22 +344,6 @@ fn graceful_shutdown_loses_nothing() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0.get("tenant_id"), Some("t1"));
     assert_eq!(got[0].1, (1_000..1_050).collect::<Vec<i64>>());
-}
-
-fn start_prometheus(config: &str) -> (Proc, u16, TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("prometheus.yml");
-    std::fs::write(&conf, config.replace("SELF", &format!("127.0.0.1:{port}"))).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", conf.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package) not found");
-    (Proc(child), port, dir)
 }
 
 fn start_node_exporter() -> Option<(Proc, u16)> {

@@ -11,10 +11,12 @@ mod progress;
 mod server;
 
 use crate::flags::BucketArgs;
+use crate::probes::shutdown_signal;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use promlake_engine::Bucket;
 use promlake_engine::compact::{CompactOptions, DedupFunc, Retention, run_pass};
-use server::{CompactMetrics, shutdown_signal};
+pub(crate) use server::CompactMetrics;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,60 +115,7 @@ impl CompactArgs {
         tokio::spawn(server::serve(listener, metrics.clone()));
         metrics.set_ready();
 
-        let progress =
-            Arc::new(progress::Progress::new(std::io::IsTerminal::is_terminal(&std::io::stderr())));
-        let passes = async {
-            loop {
-                let (b, o, p) = (bucket.clone(), opts.clone(), progress.clone());
-                let rt = tokio::runtime::Handle::current();
-                let started = std::time::Instant::now();
-                let report = tokio::task::spawn_blocking(move || run_pass(&rt, &b, &o, p.as_ref())).await;
-                progress.finish();
-                let failed = match report {
-                    Ok(Ok(r)) => {
-                        metrics.record(&r);
-                        tracing::info!(
-                            compactions = r.compactions,
-                            downsamples = r.downsamples,
-                            marked = r.marked_for_deletion,
-                            deleted = r.deleted,
-                            rows = r.rows_processed,
-                            seconds = started.elapsed().as_secs_f64(),
-                            "pass done"
-                        );
-                        println!(
-                            "pass done: {} compactions, {} downsamplings, {} blocks marked for deletion ({} by retention), {} deleted, {} aborted uploads removed, {} rows in {:.2}s",
-                            r.compactions,
-                            r.downsamples,
-                            r.marked_for_deletion,
-                            r.retention_marked,
-                            r.deleted,
-                            r.partial_deleted,
-                            r.rows_processed,
-                            started.elapsed().as_secs_f64()
-                        );
-                        for e in &r.errors {
-                            eprintln!("error: {e}");
-                        }
-                        !r.errors.is_empty()
-                    }
-                    Ok(Err(e)) => {
-                        metrics.failed();
-                        eprintln!("error: compaction pass over {}: {e}", bucket.url());
-                        true
-                    }
-                    Err(e) => {
-                        metrics.failed();
-                        eprintln!("error: compaction pass: {e}");
-                        true
-                    }
-                };
-                if !self.wait {
-                    return if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
-                }
-                tokio::time::sleep(self.wait_interval).await;
-            }
-        };
+        let passes = pass_loop(bucket, opts, metrics, self.wait.then_some(self.wait_interval));
         tokio::select! {
             code = passes => Ok(code),
             () = shutdown_signal() => {
@@ -176,5 +125,67 @@ impl CompactArgs {
                 std::process::exit(130)
             }
         }
+    }
+}
+
+/// Compaction passes over `bucket`: one (its outcome as the exit code), or with `wait` one every
+/// `wait` forever. Passes run off the async runtime; `metrics` counts them. Shared by
+/// `promlake compact` and `promlake up`.
+pub(crate) async fn pass_loop(
+    bucket: Bucket,
+    opts: CompactOptions,
+    metrics: Arc<CompactMetrics>,
+    wait: Option<Duration>,
+) -> ExitCode {
+    let progress = Arc::new(progress::Progress::new(std::io::IsTerminal::is_terminal(&std::io::stderr())));
+    loop {
+        let (b, o, p) = (bucket.clone(), opts.clone(), progress.clone());
+        let rt = tokio::runtime::Handle::current();
+        let started = std::time::Instant::now();
+        let report = tokio::task::spawn_blocking(move || run_pass(&rt, &b, &o, p.as_ref())).await;
+        progress.finish();
+        let failed = match report {
+            Ok(Ok(r)) => {
+                metrics.record(&r);
+                tracing::info!(
+                    compactions = r.compactions,
+                    downsamples = r.downsamples,
+                    marked = r.marked_for_deletion,
+                    deleted = r.deleted,
+                    rows = r.rows_processed,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "pass done"
+                );
+                println!(
+                    "pass done: {} compactions, {} downsamplings, {} blocks marked for deletion ({} by retention), {} deleted, {} aborted uploads removed, {} rows in {:.2}s",
+                    r.compactions,
+                    r.downsamples,
+                    r.marked_for_deletion,
+                    r.retention_marked,
+                    r.deleted,
+                    r.partial_deleted,
+                    r.rows_processed,
+                    started.elapsed().as_secs_f64()
+                );
+                for e in &r.errors {
+                    eprintln!("error: {e}");
+                }
+                !r.errors.is_empty()
+            }
+            Ok(Err(e)) => {
+                metrics.failed();
+                eprintln!("error: compaction pass over {}: {e}", bucket.url());
+                true
+            }
+            Err(e) => {
+                metrics.failed();
+                eprintln!("error: compaction pass: {e}");
+                true
+            }
+        };
+        let Some(interval) = wait else {
+            return if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        };
+        tokio::time::sleep(interval).await;
     }
 }

@@ -153,5 +153,3 @@ async fn metrics_text(State(m): State<Arc<CompactMetrics>>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render())
         .into_response()
 }
-
-pub use crate::probes::shutdown_signal;
