@@ -14,13 +14,15 @@ use std::time::SystemTime;
 /// The handler of `/api/v1/blocks`.
 pub(super) async fn blocks(State(ui): State<UiState>) -> Response {
     let Some(bucket) = ui.bucket.get() else {
-        let body = json::error_envelope("not_found", "no bucket: start the querier with --bucket to list blocks");
+        let body =
+            json::error_envelope("not_found", "no bucket: start the querier with --bucket to list blocks");
         return (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     };
     let blocks = match bucket.list_blocks().await {
         Ok(b) => b,
         Err(e) => {
-            let body = json::error_envelope("internal", &format!("listing the blocks of {}: {e}", bucket.url()));
+            let body =
+                json::error_envelope("internal", &format!("listing the blocks of {}: {e}", bucket.url()));
             return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "application/json")], body)
                 .into_response();
         }

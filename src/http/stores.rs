@@ -40,7 +40,14 @@ pub(super) async fn stores(State(ui): State<UiState>) -> Response {
                     None => m.label_sets.clone(),
                 };
                 // In process: checked now, by this request.
-                local.push(entry(&m.name, Some(SystemTime::now()), m.problem.as_deref(), &sets, m.min_time, m.max_time));
+                local.push(entry(
+                    &m.name,
+                    Some(SystemTime::now()),
+                    m.problem.as_deref(),
+                    &sets,
+                    m.min_time,
+                    m.max_time,
+                ));
             }
         }
         None if ui.bucket.get().is_some() => {
@@ -60,7 +67,14 @@ pub(super) async fn stores(State(ui): State<UiState>) -> Response {
 }
 
 /// One source as Thanos's `EndpointStatus` JSON.
-fn entry(name: &str, last_check: Option<SystemTime>, error: Option<&str>, sets: &[Labels], min: i64, max: i64) -> Value {
+fn entry(
+    name: &str,
+    last_check: Option<SystemTime>,
+    error: Option<&str>,
+    sets: &[Labels],
+    min: i64,
+    max: i64,
+) -> Value {
     let sets: Vec<Value> = sets
         .iter()
         .map(|l| Value::Object(l.iter().map(|p| (p.name.clone(), Value::String(p.value.clone()))).collect()))

@@ -24,9 +24,11 @@ const POINTS: i64 = 180;
 /// OpenMetrics text of `webui_temp` for these rooms.
 fn openmetrics(rooms: &[&str]) -> String {
     let mut out = String::from("# TYPE webui_temp gauge\n");
-    for (r, room) in rooms.iter().enumerate() {
+    for room in rooms {
+        // Room a starts at 10, b at 20, c at 30: apart on the graph.
+        let base = 10.0 * f64::from(room.as_bytes()[0] - b'a' + 1);
         for i in 0..POINTS {
-            let v = 10.0 * (r as f64 + 1.0) + (i % 30) as f64 * 0.25;
+            let v = base + (i % 30) as f64 * 0.25;
             out.push_str(&format!("webui_temp{{room=\"{room}\"}} {v} {}\n", T0 + i * 60));
         }
     }
@@ -40,7 +42,10 @@ fn lake(rooms: &[&str], label: &str) -> (tempfile::TempDir, String) {
     promtool_create_blocks(&openmetrics(rooms), blocks.path());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
-    promlake_ok(&["tools", "import", "--bucket", &url, "--label", label, blocks.path().to_str().unwrap()], &[]);
+    promlake_ok(
+        &["tools", "import", "--bucket", &url, "--label", label, blocks.path().to_str().unwrap()],
+        &[],
+    );
     (dir, url)
 }
 
@@ -73,7 +78,10 @@ fn call(port: u16, method: &str, path: &str, body: Option<&Json>) -> (u16, Json)
     let mut head = String::new();
     loop {
         let mut line = String::new();
-        assert!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0, "chromedriver closed early");
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
+            "chromedriver closed early"
+        );
         if line == "\r\n" {
             break;
         }
@@ -82,7 +90,9 @@ fn call(port: u16, method: &str, path: &str, body: Option<&Json>) -> (u16, Json)
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
     let len: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+        })
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
@@ -183,7 +193,11 @@ impl Browser {
             if truthy {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; page: {}", self.js("return document.body.innerText"));
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; page: {}",
+                self.js("return document.body.innerText")
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -281,16 +295,22 @@ fn query_stores_and_bucket_pages_in_headless_chromium() {
         "const p = document.querySelectorAll('#chart path.series');\
          return p.length === 3 ? [...document.querySelectorAll('#legend li')].map(li => li.textContent) : null",
     );
-    let range = q.json(&format!("/api/v1/query_range?query=webui_temp&start={}&end={end}&step=43", end - 3 * 3600));
+    let range =
+        q.json(&format!("/api/v1/query_range?query=webui_temp&start={}&end={end}&step=43", end - 3 * 3600));
     let mut expected: Vec<String> =
         range["data"]["result"].as_array().unwrap().iter().map(|s| promql_labels(&s["metric"])).collect();
     expected.sort();
-    let mut legend: Vec<String> = legend.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut legend: Vec<String> =
+        legend.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     legend.sort();
     assert_eq!(legend, expected, "legend names the series of /api/v1/query_range");
     assert_eq!(
         legend,
-        ["webui_temp{room=\"a\", site=\"lab\"}", "webui_temp{room=\"b\", site=\"lab\"}", "webui_temp{room=\"c\", site=\"annex\"}"]
+        [
+            "webui_temp{room=\"a\", site=\"lab\"}",
+            "webui_temp{room=\"b\", site=\"lab\"}",
+            "webui_temp{room=\"c\", site=\"annex\"}"
+        ]
     );
     // Each line has a point per step, and the axes carry time and value labels.
     let segments = b.js("return [...document.querySelectorAll('#chart path.series')].map(p => (p.getAttribute('d').match(/[ML]/g) || []).length)");
@@ -304,13 +324,21 @@ fn query_stores_and_bucket_pages_in_headless_chromium() {
 
     // The URL reproduces the view.
     let url = b.js("return location.href").as_str().unwrap().to_string();
-    assert!(url.contains("g0.expr=webui_temp") && url.contains("g0.tab=graph") && url.contains("g0.range_input=3h"), "{url}");
+    assert!(
+        url.contains("g0.expr=webui_temp")
+            && url.contains("g0.tab=graph")
+            && url.contains("g0.range_input=3h"),
+        "{url}"
+    );
     let png = b.screenshot();
     let shot = tempfile::tempdir().unwrap();
     let shot_path = shot.path().join("graph.png");
     std::fs::write(&shot_path, &png).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
-    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
     assert!(w >= 1000 && h >= 600 && png.len() > 20_000, "screenshot {w}x{h}, {} bytes", png.len());
     if let Ok(dir) = std::env::var("PROMLAKE_WEBUI_SCREENSHOTS") {
         std::fs::copy(&shot_path, std::path::Path::new(&dir).join("graph.png")).unwrap();
@@ -385,8 +413,12 @@ fn query_stores_and_bucket_pages_in_headless_chromium() {
     let api_blocks = q.json("/api/v1/blocks");
     let mut in_bucket: Vec<String> = tokio_block_ids(&lake_dir);
     in_bucket.sort();
-    let mut listed: Vec<String> =
-        api_blocks["data"]["blocks"].as_array().unwrap().iter().map(|m| m["ulid"].as_str().unwrap().to_string()).collect();
+    let mut listed: Vec<String> = api_blocks["data"]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ulid"].as_str().unwrap().to_string())
+        .collect();
     listed.sort();
     assert_eq!(listed, in_bucket);
     assert!(in_bucket.len() >= 2, "3h of samples make at least two 2h blocks: {in_bucket:?}");
@@ -409,13 +441,22 @@ fn query_stores_and_bucket_pages_in_headless_chromium() {
 
     // A querier without --bucket: the bucket page says so.
     let q2 = start(
-        &["query".into(), "--endpoint".into(), endpoint, "--grpc-address".into(), format!("127.0.0.1:{}", free_port())],
+        &[
+            "query".into(),
+            "--endpoint".into(),
+            endpoint,
+            "--grpc-address".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ],
         Vec::new(),
     );
     let (code, body) = q2.get("/api/v1/blocks");
     assert_eq!(code, 404, "{body}");
     b.goto(&format!("http://127.0.0.1:{}/blocks", q2.port));
-    let msg = b.wait_for("the no-bucket message", "const e = document.querySelector('#error'); return e && e.textContent");
+    let msg = b.wait_for(
+        "the no-bucket message",
+        "const e = document.querySelector('#error'); return e && e.textContent",
+    );
     assert!(msg.as_str().unwrap().contains("--bucket"), "{msg}");
 }
 
@@ -430,10 +471,22 @@ fn tokio_block_ids(dir: &tempfile::TempDir) -> Vec<String> {
 fn tools_bucket_web_serves_the_bucket_page() {
     let (dir, url) = lake(&["a"], "site=lab");
     let ids = tokio_block_ids(&dir);
-    let web = start(&["tools".into(), "bucket".into(), "web".into(), "--bucket".into(), url, "--label".into(), "site".into()], vec![dir]);
+    let web = start(
+        &[
+            "tools".into(),
+            "bucket".into(),
+            "web".into(),
+            "--bucket".into(),
+            url,
+            "--label".into(),
+            "site".into(),
+        ],
+        vec![dir],
+    );
     let blocks = web.json("/api/v1/blocks");
     assert_eq!(blocks["data"]["label"], "site");
-    let listed: Vec<&str> = blocks["data"]["blocks"].as_array().unwrap().iter().map(|m| m["ulid"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        blocks["data"]["blocks"].as_array().unwrap().iter().map(|m| m["ulid"].as_str().unwrap()).collect();
     assert_eq!(listed, ids);
     let (code, page) = web.get("/blocks");
     assert_eq!(code, 200);

@@ -33,7 +33,11 @@ impl WebArgs {
     pub async fn run(self) -> Result<ExitCode> {
         let bucket = self.bucket.open()?;
         // Fail early on a bucket we cannot list, rather than on the first page view.
-        let n = bucket.list_blocks().await.with_context(|| format!("listing the blocks of {}", bucket.url()))?.len();
+        let n = bucket
+            .list_blocks()
+            .await
+            .with_context(|| format!("listing the blocks of {}", bucket.url()))?
+            .len();
         let listener = tokio::net::TcpListener::bind(&self.http_address)
             .await
             .with_context(|| format!("listening on --http-address {}", self.http_address))?;

@@ -93,7 +93,8 @@ fn page(name: &str, title: &str, querier: bool) -> Html<String> {
 async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => {
-            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body).into_response()
+            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body)
+                .into_response()
         }
         None => (StatusCode::NOT_FOUND, "no such file").into_response(),
     }

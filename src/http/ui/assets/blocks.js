@@ -43,7 +43,7 @@ function groups(blocks) {
 function timeline(blocks, select) {
   const min = Math.min(...blocks.map((b) => b.minTime));
   const max = Math.max(...blocks.map((b) => b.maxTime));
-  const width = Math.max(document.getElementById("main").clientWidth - 40, 600);
+  const width = Math.max(document.getElementById("main").clientWidth - 64, 600);
   const left = 8;
   const right = 8;
   const x = (t) => left + ((t - min) / Math.max(max - min, 1)) * (width - left - right);

@@ -95,7 +95,7 @@ function remember(expr) {
 
 function renderHistory() {
   const list = loadHistory();
-  ui.history.replaceChildren(el("option", { value: "" }, list.length ? `${list.length} previous expressions` : "no history yet"),
+  ui.history.replaceChildren(el("option", { value: "" }, list.length ? `${list.length} previous expression${list.length === 1 ? "" : "s"}` : "no history yet"),
     ...list.map((x) => el("option", { value: x }, x)));
 }
 
