@@ -495,7 +495,11 @@ fn tools_bucket_web_serves_the_bucket_page() {
     assert_eq!(web.get("/api/v1/query?query=1").0, 404, "no query API");
     let (code, metrics) = web.get("/metrics");
     assert_eq!(code, 200);
-    assert!(metrics.contains("/api/v1/blocks"), "{metrics}");
+    assert!(
+        metrics.contains("promlake_http_requests_total{handler=\"/api/v1/blocks\",code=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("promlake_query_duration"), "{metrics}");
     let out = promlake(&["tools", "bucket", "web", "--http-address", "127.0.0.1:0"], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bucket"), "{out:?}");

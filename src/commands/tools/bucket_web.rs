@@ -47,7 +47,14 @@ impl WebArgs {
         ready.set_ready();
         let render = {
             let m = metrics.clone();
-            move || m.render()
+            // Only the request counters: no PromQL runs here.
+            move || {
+                m.render()
+                    .lines()
+                    .filter(|l| l.contains("promlake_http_requests_total"))
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+            }
         };
         let app = bucket_web_router(UiState::for_bucket(bucket, self.label))
             .merge(probes(ready, render))
