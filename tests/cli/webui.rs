@@ -409,6 +409,10 @@ fn query_stores_and_bucket_pages_in_headless_chromium() {
         ]
     );
 
+    if let Ok(dir) = std::env::var("PROMLAKE_WEBUI_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join("stores.png"), b.screenshot()).unwrap();
+    }
+
     // /blocks: the bucket's blocks, drawn and listed, as /api/v1/blocks and the bucket hold them.
     let api_blocks = q.json("/api/v1/blocks");
     let mut in_bucket: Vec<String> = tokio_block_ids(&lake_dir);
