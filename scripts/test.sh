@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of promlake, installing what the tests need first (idempotent):
-#   Debian: prometheus (promtool + the reference server), prometheus-node-exporter, curl
+#   Debian: prometheus (promtool + the reference server), prometheus-node-exporter, curl,
+#           chromium + chromium-driver (the web UI tests drive headless Chromium over WebDriver)
 #   Python venv (PyPI): pyarrow, duckdb, moto[server], grpcio, ADBC Flight SQL
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
@@ -11,6 +12,8 @@ need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"

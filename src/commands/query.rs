@@ -156,6 +156,9 @@ impl QueryArgs {
         let cfg = self.config()?;
         let bucket = if cfg.has_bucket { Some(self.bucket.open()?) } else { None };
         let state = ApiState::new(cfg.query.clone(), self.replica_labels.clone(), self.dedup_func);
+        if let Some(b) = &bucket {
+            state.set_bucket(b.clone());
+        }
         // SQL (`/api/v1/sql`, Flight SQL on the gRPC port) reads the bucket, when there is one.
         let sql = match &bucket {
             Some(b) => Some(promlake_sql::SqlSession::new(
@@ -192,6 +195,7 @@ impl QueryArgs {
             Arc::new(move || m.render())
         });
         if let Some(set) = &endpoint_set {
+            state.set_endpoints(set.clone());
             state.add_metrics({
                 let set = set.clone();
                 Arc::new(move || endpoint_metrics(&set))

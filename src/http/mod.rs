@@ -1,5 +1,6 @@
 //! The HTTP server of `promlake query`: Prometheus's HTTP API (`/api/v1/...`, see [`api`]),
-//! `/metrics` with our own counters, and the `/-/healthy` and `/-/ready` probes.
+//! `/metrics` with our own counters, the `/-/healthy` and `/-/ready` probes, and the web UI
+//! (`/graph`, `/stores`, `/blocks` with `/api/v1/stores` and `/api/v1/blocks`, see [`ui`]).
 //!
 //! ```text
 //!  request ──► router ──► api handler ──► params (time, duration) ──► Engine over the SeriesSource
@@ -14,11 +15,14 @@
 //! the `--query.replica-label` flags ([`view`]).
 
 mod api;
+mod blocks;
 mod error;
 mod json;
 mod metrics;
 mod params;
 mod sql;
+mod stores;
+pub mod ui;
 mod view;
 
 pub use metrics::Metrics;
@@ -30,8 +34,10 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use promlake_engine::Bucket;
 use promlake_engine::dedup::DedupFunc;
 use promlake_engine::fanout::Fanout;
+use promlake_engine::fanout::endpoints::EndpointSet;
 use promlake_engine::promql::QueryOptions;
 use std::sync::{Arc, OnceLock};
 
@@ -42,6 +48,7 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 #[derive(Clone)]
 pub struct ApiState {
     fanout: Arc<OnceLock<Fanout>>,
+    ui: ui::UiState,
     opts: QueryOptions,
     replica_labels: Vec<String>,
     dedup_func: DedupFunc,
@@ -63,8 +70,10 @@ impl ApiState {
     /// A state with no sources yet (not ready), these query defaults and limits, the replica
     /// labels deduplication uses when a request names none, and how it merges replicas.
     pub fn new(opts: QueryOptions, replica_labels: Vec<String>, dedup_func: DedupFunc) -> Self {
+        let ui = ui::UiState::default();
         ApiState {
-            fanout: Arc::new(OnceLock::new()),
+            fanout: ui.fanout.clone(),
+            ui,
             opts,
             replica_labels,
             dedup_func,
@@ -84,14 +93,26 @@ impl ApiState {
         let _ = self.fanout.set(fanout);
     }
 
+    /// Shows these remote endpoints' health on `/stores` and `/api/v1/stores`. Later calls are
+    /// ignored.
+    pub fn set_endpoints(&self, endpoints: Arc<EndpointSet>) {
+        let _ = self.ui.endpoints.set(endpoints);
+    }
+
+    /// Lists this bucket's blocks on `/blocks` and `/api/v1/blocks`. Later calls are ignored.
+    pub fn set_bucket(&self, bucket: Bucket) {
+        let _ = self.ui.bucket.set(bucket);
+    }
+
     fn fanout(&self) -> Option<&Fanout> {
         self.fanout.get()
     }
 }
 
-/// The router of every endpoint.
+/// The router of every endpoint, the web UI included.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .merge(ui::router(state.ui.clone()))
         .route("/api/v1/query", get(api::query).post(api::query))
         .route("/api/v1/query_range", get(api::query_range).post(api::query_range))
         .route("/api/v1/series", get(api::series).post(api::series))

@@ -16,3 +16,4 @@ mod sidecar;
 mod sql;
 mod store;
 mod up;
+mod webui;

@@ -77,6 +77,8 @@ pub struct EndpointStatus {
     pub last_error: Option<String>,
     /// When it was last healthy (or first seen, when never).
     pub healthy_since: Instant,
+    /// When its Info was last asked for (wall clock); `None`: not checked yet.
+    pub last_check: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug)]
@@ -86,6 +88,8 @@ struct State {
     last_error: Option<String>,
     /// Last good Info, or when first seen.
     last_ok: Instant,
+    /// When the last check finished (wall clock).
+    last_check: Option<std::time::SystemTime>,
 }
 
 /// Health-checked endpoints; a [`MemberSet`] for [`Fanout`](super::Fanout).
@@ -146,6 +150,7 @@ impl EndpointSet {
                             info: None,
                             last_error: Some("not checked yet".into()),
                             last_ok: Instant::now(),
+                            last_check: None,
                         })
                         .endpoint
                         .clone();
@@ -178,6 +183,7 @@ impl EndpointSet {
         let mut st = self.write();
         for (addr, r) in results {
             let Some(s) = st.get_mut(&addr) else { continue };
+            s.last_check = Some(std::time::SystemTime::now());
             match r {
                 Ok((ep, info)) => {
                     if s.last_error.is_some() {
@@ -220,6 +226,7 @@ impl EndpointSet {
                 info: s.info.clone(),
                 last_error: s.last_error.clone(),
                 healthy_since: s.last_ok,
+                last_check: s.last_check,
             })
             .collect()
     }

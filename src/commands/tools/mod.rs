@@ -4,6 +4,7 @@ mod bucket_ls;
 mod bucket_mark;
 mod bucket_retention;
 mod bucket_verify;
+mod bucket_web;
 mod import;
 
 use clap::Subcommand;
@@ -30,6 +31,8 @@ pub enum BucketCommand {
     Mark(bucket_mark::MarkArgs),
     /// Mark blocks past the retention of their resolution for deletion.
     Retention(bucket_retention::RetentionArgs),
+    /// Serve a web page of the bucket's blocks on a timeline (/blocks) and /api/v1/blocks.
+    Web(bucket_web::WebArgs),
 }
 
 impl ToolsCommand {
@@ -41,6 +44,7 @@ impl ToolsCommand {
             ToolsCommand::Bucket(BucketCommand::Verify(a)) => a.run().await,
             ToolsCommand::Bucket(BucketCommand::Mark(a)) => a.run().await,
             ToolsCommand::Bucket(BucketCommand::Retention(a)) => a.run().await,
+            ToolsCommand::Bucket(BucketCommand::Web(a)) => a.run().await,
         }
     }
 }
