@@ -15,3 +15,4 @@ mod s3;
 mod sidecar;
 mod sql;
 mod store;
+mod store_downsampled;
