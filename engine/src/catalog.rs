@@ -60,6 +60,42 @@ pub struct BucketSource {
     opts: BucketSourceOptions,
 }
 
+/// Whether block `ulid` carries a `deletion-mark.json` older than `delay` (an unreadable mark
+/// is logged and counts as none: the block stays served).
+pub(crate) async fn marked_for_deletion_since(
+    bucket: &Bucket,
+    ulid: &str,
+    delay: std::time::Duration,
+) -> bool {
+    let path = Path::from(format!("{ulid}/{DELETION_MARK}"));
+    let bytes = match bucket.store().get(&path).await {
+        Ok(r) => match r.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "cannot read deletion mark; serving the block");
+                return false;
+            }
+        },
+        Err(object_store::Error::NotFound { .. }) => return false,
+        Err(e) => {
+            tracing::warn!(path = %path, error = %e, "cannot read deletion mark; serving the block");
+            return false;
+        }
+    };
+    let deletion_time = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("deletion_time").and_then(serde_json::Value::as_i64));
+    let Some(secs) = deletion_time else {
+        tracing::warn!(path = %path, "deletion mark without a deletion_time; serving the block");
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    now.saturating_sub(secs) >= delay.as_secs() as i64
+}
+
 impl BucketSource {
     /// Opens every finished block of `bucket`.
     pub async fn open(bucket: Bucket) -> Result<Self> {
@@ -75,34 +111,10 @@ impl BucketSource {
 
     /// Whether a block is marked for deletion for longer than the configured delay.
     async fn deleted_long_ago(&self, ulid: &str) -> bool {
-        let Some(delay) = self.opts.ignore_deletion_marks_delay else { return false };
-        let path = Path::from(format!("{ulid}/{DELETION_MARK}"));
-        let bytes = match self.bucket.store().get(&path).await {
-            Ok(r) => match r.bytes().await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(path = %path, error = %e, "cannot read deletion mark; serving the block");
-                    return false;
-                }
-            },
-            Err(object_store::Error::NotFound { .. }) => return false,
-            Err(e) => {
-                tracing::warn!(path = %path, error = %e, "cannot read deletion mark; serving the block");
-                return false;
-            }
-        };
-        let deletion_time = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("deletion_time").and_then(serde_json::Value::as_i64));
-        let Some(secs) = deletion_time else {
-            tracing::warn!(path = %path, "deletion mark without a deletion_time; serving the block");
-            return false;
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        now.saturating_sub(secs) >= delay.as_secs() as i64
+        match self.opts.ignore_deletion_marks_delay {
+            Some(delay) => marked_for_deletion_since(&self.bucket, ulid, delay).await,
+            None => false,
+        }
     }
 
     /// Re-lists the bucket: opens new blocks, drops deleted ones. A block that fails to open is

@@ -13,6 +13,8 @@ mod storeapi;
 mod storeapi_acceptance;
 #[path = "engine/storeapi_client.rs"]
 mod storeapi_client;
+#[path = "engine/storeapi_downsampled.rs"]
+mod storeapi_downsampled;
 
 #[path = "engine/compact.rs"]
 mod compact;

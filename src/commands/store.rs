@@ -1,5 +1,7 @@
 //! `promlake store`: Thanos's StoreAPI (`thanos.Store`, `thanos.info.Info`) over every block of
-//! the bucket, Parquet and native.
+//! the bucket, Parquet and native, raw and downsampled: a Series request whose
+//! `max_resolution_window` allows 5m or 1h data gets the coarsest blocks allowed as aggregate
+//! chunks (gaps filled from finer blocks), as Thanos's store gateway does.
 //!
 //! Wiring only: validate the flags into a config, serve the probes and `/metrics` on
 //! `--http-address` at once, load the bucket (blocks in the `--min-time`/`--max-time`
@@ -11,7 +13,8 @@ use crate::flags::BucketArgs;
 use crate::probes::{Readiness, shutdown_signal};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use promlake_engine::catalog::{BucketSource, BucketSourceOptions};
+use promlake_engine::catalog::BucketSourceOptions;
+use promlake_engine::downsampled::{BucketView, PieceSource};
 use promlake_engine::storeapi::{self, Component, StoreLimits, StoreMetrics, StoreServerOptions};
 use std::fmt::Write;
 use std::process::ExitCode;
@@ -129,6 +132,7 @@ impl StoreArgs {
             limits: StoreLimits { max_series: self.request_series, max_samples: self.request_samples },
             max_concurrent_series: self.series_max_concurrency,
             metrics: store_metrics.clone(),
+            downsampled: None,
         };
         let sync_metrics = Arc::new(SyncMetrics::default());
 
@@ -151,10 +155,14 @@ impl StoreArgs {
         let sync = self.sync_interval;
         let store = async move {
             let source =
-                Arc::new(BucketSource::open_with(bucket, source_opts).await.context("loading the bucket")?);
+                Arc::new(BucketView::open_with(bucket, source_opts).await.context("loading the bucket")?);
             let blocks = source.block_ids().await.len();
             sync_metrics.blocks.store(blocks as u64, Ordering::Relaxed);
             sync_metrics.syncs.fetch_add(1, Ordering::Relaxed);
+            let server_opts = StoreServerOptions {
+                downsampled: Some(source.clone() as Arc<dyn PieceSource>),
+                ..server_opts
+            };
             let routes = storeapi::routes(source.clone(), server_opts);
             let server = storeapi::serve(grpc, routes, shutdown_signal());
             tracing::info!(blocks, address = %grpc_address, "bucket loaded; serving the StoreAPI");

@@ -219,6 +219,8 @@ fn compacts_to_2d_and_8h_downsamples_and_keeps_every_sample() {
 
     // PromQL reads the 5m block when the request allows it (Thanos's max_source_resolution).
     query_downsampled(&url);
+    // The same answers through `promlake store` + a querier over the StoreAPI.
+    crate::store_downsampled::store_and_querier_agree_with_bucket(&url, &after, T0);
 
     // A second pass has nothing to do; verify finds nothing wrong.
     let out = promlake_ok(

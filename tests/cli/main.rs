@@ -17,3 +17,4 @@ mod sql;
 mod store;
 mod up;
 mod webui;
+mod store_downsampled;

@@ -128,10 +128,17 @@ fn fold_penalty(cluster: Vec<Samples>) -> Samples {
 /// Concatenates downsampled pieces of one series from time-disjoint blocks. Each piece's
 /// running counter is rebased onto the total so far, with a reset detected between the
 /// previous piece's last raw value and the next piece's first (as Thanos's
-/// ApplyCounterResets does across chunks). Rows not after the previous piece are dropped.
+/// ApplyCounterResets does across chunks). Rows not after the previous piece are dropped, and
+/// such an overlapping piece is rebased at the last row it shares instead.
 pub fn concat_aggr(mut inputs: Vec<AggrSeries>) -> AggrSeries {
-    inputs.retain(|s| !s.is_empty());
     inputs.sort_by_key(|s| s.ts.first().copied().unwrap_or(i64::MAX));
+    concat_aggr_in_order(inputs)
+}
+
+/// [`concat_aggr`] keeping the given order: the order of the time ranges the pieces were
+/// chosen to fill (a coarser block first even when a finer one overlapping it starts earlier).
+pub fn concat_aggr_in_order(mut inputs: Vec<AggrSeries>) -> AggrSeries {
+    inputs.retain(|s| !s.is_empty());
     let mut it = inputs.into_iter();
     let Some(mut out) = it.next() else { return AggrSeries::default() };
     for b in it {
@@ -139,7 +146,14 @@ pub fn concat_aggr(mut inputs: Vec<AggrSeries>) -> AggrSeries {
             out = b;
             continue;
         };
-        let offset = if b.first_value >= out.last_value { total - out.last_value } else { total };
+        // A piece overlapping what is there (a finer block filling the gap after a coarser
+        // one that covers part of it) is aligned at the last window it shares; a disjoint one
+        // continues from the previous piece's last raw value, a drop meaning a reset.
+        let offset = match b.ts.iter().rposition(|&t| t <= last_t) {
+            Some(k) => total - b.counter[k],
+            None if b.first_value >= out.last_value => total - out.last_value,
+            None => total,
+        };
         let mut appended = false;
         for k in 0..b.len() {
             if b.ts[k] <= last_t {
@@ -208,8 +222,15 @@ mod tests {
         assert_eq!((got.first_value, got.last_value), (10.0, 50.0));
         // Block 3 starts after a reset (raw 2 → 7): the increase 2 counts, then 5 more.
         let b3 = aggr(&[300, 400], &[4.0, 7.0], 2.0, 7.0);
-        let got = concat_aggr(vec![b1, b3]);
+        let got = concat_aggr(vec![b1.clone(), b3]);
         assert_eq!(got.counter, vec![20.0, 30.0, 34.0, 37.0]);
         assert_eq!(got.last_value, 7.0);
+        // A finer piece over the same span (its counter from the same start) continues where
+        // the coarser one ends, aligned at the window they share (200).
+        let fine = aggr(&[50, 100, 150, 200, 250, 300], &[15.0, 20.0, 25.0, 30.0, 35.0, 40.0], 10.0, 40.0);
+        let mut coarse = b1;
+        coarse.first_time = 0;
+        let got = concat_aggr_in_order(vec![coarse, fine]);
+        assert_eq!((got.ts, got.counter), (vec![100, 200, 250, 300], vec![20.0, 30.0, 35.0, 40.0]));
     }
 }

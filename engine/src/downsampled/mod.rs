@@ -8,10 +8,15 @@
 //! `irate`, `resets`, `xrate`, `xincrease` → the reset-free counter (starting with the first raw
 //! sample; `resets()` therefore sees none), anything else → sum / count per window (an average).
 //! Known, as in Thanos: `count_over_time` counts windows, not raw samples.
+//!
+//! Over the StoreAPI, [`PieceSource`] hands `promlake store` the per-block [`Piece`]s it sends
+//! as aggregate chunks; the client decodes them into pieces and runs the same [`join`].
 
+mod pieces;
 mod source;
 mod view;
 
+pub use pieces::{Piece, PieceSource, SeriesPieces, join, trim_windows};
 pub use source::ResolutionSource;
 pub use view::BucketView;
 
@@ -92,10 +97,21 @@ pub fn lookback_for(lookback_ms: i64, resolution_ms: i64) -> i64 {
 /// of the coarsest resolution not above it, and for the time they leave uncovered, recursively
 /// the next finer resolution (Thanos's store). `blocks` may hold every resolution.
 pub fn blocks_for(blocks: &[BlockInfo], min_time: i64, max_time: i64, max_resolution: i64) -> Vec<BlockInfo> {
+    ranges_for(blocks, min_time, max_time, max_resolution).into_iter().map(|(b, _, _)| b).collect()
+}
+
+/// [`blocks_for`] with the part `[from, to]` (ms, inclusive) of the range each block answers:
+/// the part of the range (or of the gap a coarser level left) its own time range covers.
+pub fn ranges_for(
+    blocks: &[BlockInfo],
+    min_time: i64,
+    max_time: i64,
+    max_resolution: i64,
+) -> Vec<(BlockInfo, i64, i64)> {
     let mut resolutions: Vec<i64> = blocks.iter().map(|b| resolution(&b.meta)).collect();
     resolutions.sort_unstable_by(|a, b| b.cmp(a));
     resolutions.dedup();
-    let mut by_res: Vec<Vec<&BlockInfo>> = resolutions
+    let by_res: Vec<Vec<&BlockInfo>> = resolutions
         .iter()
         .map(|&r| {
             let mut v: Vec<&BlockInfo> = blocks.iter().filter(|b| resolution(&b.meta) == r).collect();
@@ -103,14 +119,19 @@ pub fn blocks_for(blocks: &[BlockInfo], min_time: i64, max_time: i64, max_resolu
             v
         })
         .collect();
-    by_res.shrink_to_fit();
     let Some(first) = resolutions.iter().position(|&r| r <= max_resolution) else { return Vec::new() };
     let mut out = Vec::new();
     fill(&by_res, first, min_time, max_time, &mut out);
     out
 }
 
-fn fill(by_res: &[Vec<&BlockInfo>], i: usize, min_time: i64, max_time: i64, out: &mut Vec<BlockInfo>) {
+fn fill(
+    by_res: &[Vec<&BlockInfo>],
+    i: usize,
+    min_time: i64,
+    max_time: i64,
+    out: &mut Vec<(BlockInfo, i64, i64)>,
+) {
     if min_time > max_time {
         return;
     }
@@ -125,7 +146,11 @@ fn fill(by_res: &[Vec<&BlockInfo>], i: usize, min_time: i64, max_time: i64, out:
             break;
         }
         fill(by_res, i + 1, start, b.meta.min_time - 1, out);
-        out.push((*b).clone());
+        // The part of the gap this block lies in (blocks of one level may overlap: each keeps
+        // its whole part).
+        let from = min_time.max(b.meta.min_time);
+        let to = max_time.min(b.meta.max_time.saturating_sub(1)).max(from);
+        out.push(((*b).clone(), from, to));
         start = start.max(b.meta.max_time);
     }
     fill(by_res, i + 1, start, max_time, out);
@@ -209,6 +234,15 @@ mod tests {
         assert_eq!(ids(blocks_for(&blocks, 0, 299, 300_000)), ["R1", "F1", "R3"]);
         assert_eq!(ids(blocks_for(&blocks, 0, 299, 0)), ["R1", "R2", "R3"]);
         assert_eq!(ids(blocks_for(&blocks, 120, 150, 300_000)), ["F1"]);
+        let parts: Vec<(String, i64, i64)> =
+            ranges_for(&blocks, 0, 299, 3_600_000).into_iter().map(|(b, f, t)| (b.meta.ulid, f, t)).collect();
+        let want = [("H1", 0, 49), ("R1", 50, 99), ("F1", 100, 199), ("R3", 200, 299)];
+        assert_eq!(parts, want.map(|(u, f, t)| (u.to_string(), f, t)));
+        // Overlapping blocks of one level each keep their whole part.
+        let overlapping = vec![block("A", 0, 100, 300_000), block("B", 50, 150, 300_000)];
+        let parts: Vec<(i64, i64)> =
+            ranges_for(&overlapping, 0, 299, 300_000).into_iter().map(|(_, f, t)| (f, t)).collect();
+        assert_eq!(parts, [(0, 99), (50, 149)]);
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! [`ResolutionSource`]: every block of a bucket, served at a maximum resolution. A select
-//! picks blocks with [`super::blocks_for`], reads raw and downsampled pieces of each series,
+//! picks blocks with [`super::ranges_for`], reads raw and downsampled pieces of each series,
 //! joins them in time order (running counters rebased across blocks, as Thanos's
 //! ApplyCounterResets does) and returns the values of the aggregate the request's function
 //! hint asks for. With only raw blocks chosen it returns raw samples unchanged.
+//!
+//! [`BucketSourceOptions`] narrow the blocks as for `promlake store` (a `--min-time`/`--max-time`
+//! partition, blocks marked for deletion long ago left out); downsampled windows of a block
+//! overlapping the partition are served whole, as Thanos filters per chunk.
 
-use super::{aggr_for_func, aggr_samples, blocks_for, raw_to_aggr};
+use super::pieces::{Piece, PieceSource, SeriesPieces, join, trim_windows};
+use super::{aggr_for_func, ranges_for};
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
-use crate::compact::merge::concat_aggr;
+use crate::catalog::{BucketSourceOptions, marked_for_deletion_since};
 use crate::compact::plan::resolution;
 use crate::native::NativeSource;
-use crate::parquet::{AggrBlock, AggrSeries, ParquetBlock};
+use crate::parquet::{AggrBlock, ParquetBlock};
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
@@ -35,22 +40,27 @@ pub struct ResolutionSource {
     max_resolution_ms: i64,
     blocks: RwLock<Vec<(BlockInfo, Opened)>>,
     empty: Labels,
-}
-
-/// One piece of a series from one block.
-enum Piece {
-    Raw(Vec<i64>, Vec<f64>),
-    Aggr(AggrSeries),
+    opts: BucketSourceOptions,
 }
 
 impl ResolutionSource {
     /// Opens every finished block of `bucket` (all resolutions).
     pub async fn open(bucket: Bucket, max_resolution_ms: i64) -> Result<Self> {
+        Self::open_with(bucket, max_resolution_ms, BucketSourceOptions::default()).await
+    }
+
+    /// Opens the finished blocks of `bucket` (all resolutions) that `opts` lets through.
+    pub async fn open_with(
+        bucket: Bucket,
+        max_resolution_ms: i64,
+        opts: BucketSourceOptions,
+    ) -> Result<Self> {
         let s = ResolutionSource {
             bucket,
             max_resolution_ms,
             blocks: RwLock::new(Vec::new()),
             empty: Labels::default(),
+            opts,
         };
         s.refresh().await?;
         Ok(s)
@@ -64,13 +74,31 @@ impl ResolutionSource {
             max_resolution_ms,
             blocks: RwLock::new(blocks),
             empty: Labels::default(),
+            opts: self.opts,
         }
+    }
+
+    /// ULIDs of the open blocks (every resolution).
+    pub async fn block_ids(&self) -> Vec<String> {
+        self.blocks.read().await.iter().map(|b| b.0.meta.ulid.clone()).collect()
     }
 
     /// Re-lists the bucket: opens new blocks, forgets deleted ones; a block that fails to open
     /// is logged and retried next time.
     pub async fn refresh(&self) -> Result<()> {
-        let listed = self.bucket.list_blocks().await?;
+        let (lo, hi) = (self.opts.min_time, self.opts.max_time);
+        let mut listed = Vec::new();
+        for b in self.bucket.list_blocks().await? {
+            if b.meta.max_time < lo || b.meta.min_time > hi {
+                continue;
+            }
+            if let Some(delay) = self.opts.ignore_deletion_marks_delay
+                && marked_for_deletion_since(&self.bucket, &b.meta.ulid, delay).await
+            {
+                continue;
+            }
+            listed.push(b);
+        }
         let known: BTreeSet<String> =
             self.blocks.read().await.iter().map(|b| b.0.meta.ulid.clone()).collect();
         let mut opened = Vec::new();
@@ -114,29 +142,56 @@ impl ResolutionSource {
         })
     }
 
-    async fn chosen(&self, min_time: i64, max_time: i64, max_resolution_ms: i64) -> Vec<Opened> {
+    /// The blocks answering the range at `max_resolution_ms`, each with the part of the range
+    /// it answers.
+    async fn chosen(&self, min_time: i64, max_time: i64, max_resolution_ms: i64) -> Vec<(Opened, i64, i64)> {
         let blocks = self.blocks.read().await;
         let infos: Vec<BlockInfo> = blocks.iter().map(|b| b.0.clone()).collect();
         let by_id: HashMap<&str, &Opened> = blocks.iter().map(|b| (b.0.meta.ulid.as_str(), &b.1)).collect();
-        blocks_for(&infos, min_time, max_time, max_resolution_ms)
-            .iter()
-            .filter_map(|b| by_id.get(b.meta.ulid.as_str()).map(|o| (*o).clone()))
+        ranges_for(&infos, min_time, max_time, max_resolution_ms)
+            .into_iter()
+            .filter_map(|(b, from, to)| by_id.get(b.meta.ulid.as_str()).map(|o| ((*o).clone(), from, to)))
             .collect()
     }
 
     async fn all(&self) -> Vec<Opened> {
         self.blocks.read().await.iter().map(|b| b.1.clone()).collect()
     }
-}
 
-#[async_trait]
-impl SeriesSource for ResolutionSource {
-    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
-        let mut pieces: BTreeMap<String, (Labels, Vec<Piece>)> = BTreeMap::new();
-        let mut any_aggr = false;
+    /// The request clamped to the served partition; `None` when nothing of it is left.
+    fn clamp(&self, req: &SelectRequest) -> Option<SelectRequest> {
+        let (min_time, max_time) =
+            (req.min_time.max(self.opts.min_time), req.max_time.min(self.opts.max_time));
+        (min_time <= max_time).then(|| SelectRequest { min_time, max_time, ..req.clone() })
+    }
+
+    /// The blocks answering `req` (already clamped) at its resolution, and whether any of
+    /// them is downsampled.
+    async fn chosen_for(&self, req: &SelectRequest) -> (Vec<(Opened, i64, i64)>, bool) {
         let max_resolution = self.max_resolution_ms.max(req.hints.max_resolution_ms);
-        for block in self.chosen(req.min_time, req.max_time, max_resolution).await {
+        let chosen = self.chosen(req.min_time, req.max_time, max_resolution).await;
+        let any_aggr = chosen.iter().any(|o| matches!(o.0, Opened::Aggr(_)));
+        (chosen, any_aggr)
+    }
+
+    /// Whether a select of `req` reads some downsampled block (otherwise raw blocks alone
+    /// answer it and a raw-only source gives the same samples).
+    pub async fn reads_downsampled(&self, req: &SelectRequest) -> bool {
+        match self.clamp(req) {
+            Some(req) => self.chosen_for(&req).await.1,
+            None => false,
+        }
+    }
+
+    /// Reads the pieces of every matching series from `blocks`: downsampled ones for the part
+    /// of the range their block answers (with one window more on each side, see
+    /// [`trim_windows`]), raw ones for the whole request.
+    async fn read_pieces(blocks: Vec<(Opened, i64, i64)>, req: &SelectRequest) -> Result<Vec<SeriesPieces>> {
+        let mut pieces: BTreeMap<String, (Labels, Vec<Piece>)> = BTreeMap::new();
+        for (block, from, to) in blocks {
             match block {
+                // Raw pieces cover the whole request: a raw block's samples before its part
+                // are dropped by the join once a coarser piece holds that time.
                 Opened::Raw(src) => {
                     let mut stream = src.select(req).await?;
                     while let Some(batch) = stream.next().await {
@@ -147,32 +202,46 @@ impl SeriesSource for ResolutionSource {
                     }
                 }
                 Opened::Aggr(b) => {
-                    any_aggr = true;
-                    let pos = b.matching(&req.matchers, req.min_time, req.max_time);
+                    let pos = b.matching(&req.matchers, from, to);
                     let series = b.read_positions(&pos).await?;
                     for (&p, s) in pos.iter().zip(series) {
                         let Some(info) = b.series().get(p) else { continue };
                         let labels = info.labels.merged(b.external_labels());
                         let e = pieces.entry(labels.to_string()).or_insert_with(|| (labels, Vec::new()));
-                        e.1.push(Piece::Aggr(s));
+                        e.1.push(Piece::Aggr(trim_windows(s, from, to)));
                     }
                 }
             }
         }
+        let mut out: Vec<SeriesPieces> = pieces.into_values().collect();
+        out.sort_by(|a, b| a.0.block_order(&b.0));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl PieceSource for ResolutionSource {
+    async fn select_pieces(&self, req: &SelectRequest) -> Result<Option<Vec<SeriesPieces>>> {
+        let Some(req) = self.clamp(req) else { return Ok(Some(Vec::new())) };
+        let (blocks, any_aggr) = self.chosen_for(&req).await;
+        if !any_aggr {
+            return Ok(None);
+        }
+        Ok(Some(Self::read_pieces(blocks, &req).await?))
+    }
+}
+
+#[async_trait]
+impl SeriesSource for ResolutionSource {
+    async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
+        let Some(req) = self.clamp(req) else { return Ok(Box::pin(futures::stream::empty())) };
+        let (blocks, any_aggr) = self.chosen_for(&req).await;
+        let pieces = Self::read_pieces(blocks, &req).await?;
         let aggr = aggr_for_func(req.hints.func.as_deref());
         let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> = Vec::with_capacity(pieces.len());
-        for (_, (labels, parts)) in pieces {
+        for (labels, parts) in pieces {
             let (ts, vals) = if any_aggr {
-                let joined = concat_aggr(
-                    parts
-                        .into_iter()
-                        .map(|p| match p {
-                            Piece::Raw(t, v) => raw_to_aggr(&t, &v),
-                            Piece::Aggr(a) => a,
-                        })
-                        .collect(),
-                );
-                aggr_samples(&joined, aggr)
+                join(parts, aggr, req.min_time, req.max_time)
             } else {
                 let mut pts: Vec<(i64, f64)> = parts
                     .into_iter()
@@ -180,22 +249,16 @@ impl SeriesSource for ResolutionSource {
                         Piece::Raw(t, v) => t.into_iter().zip(v).collect::<Vec<_>>(),
                         Piece::Aggr(_) => Vec::new(),
                     })
+                    .filter(|p| p.0 >= req.min_time && p.0 <= req.max_time)
                     .collect();
                 pts.sort_by_key(|p| p.0);
                 pts.dedup_by_key(|p| p.0);
                 pts.into_iter().unzip()
             };
-            let keep: Vec<usize> =
-                (0..ts.len()).filter(|&i| ts[i] >= req.min_time && ts[i] <= req.max_time).collect();
-            if !keep.is_empty() {
-                out.push((
-                    labels,
-                    keep.iter().map(|&i| ts[i]).collect(),
-                    keep.iter().map(|&i| vals[i]).collect(),
-                ));
+            if !ts.is_empty() {
+                out.push((labels, ts, vals));
             }
         }
-        out.sort_by(|a, b| a.0.block_order(&b.0));
         let mut batches = Vec::new();
         while !out.is_empty() {
             let rest = out.split_off(out.len().min(BATCH_SERIES));
@@ -243,12 +306,32 @@ impl SeriesSource for ResolutionSource {
     }
 
     fn time_range(&self) -> (i64, i64) {
-        match self.blocks.try_read() {
+        let (min, max) = match self.blocks.try_read() {
             Ok(blocks) => blocks.iter().fold((i64::MAX, i64::MIN), |acc, b| {
                 (acc.0.min(b.0.meta.min_time), acc.1.max(b.0.meta.max_time))
             }),
             Err(_) => (i64::MIN, i64::MAX),
+        };
+        if min > max {
+            return (min, max);
         }
+        (min.max(self.opts.min_time), max.min(self.opts.max_time))
+    }
+
+    /// The distinct external label sets of the blocks, every resolution.
+    async fn label_sets(&self) -> Vec<Labels> {
+        let mut sets: Vec<Labels> = Vec::new();
+        for (_, b) in self.blocks.read().await.iter() {
+            let ext = match b {
+                Opened::Raw(s) => s.external_labels(),
+                Opened::Aggr(a) => a.external_labels(),
+            };
+            if !sets.contains(ext) {
+                sets.push(ext.clone());
+            }
+        }
+        sets.sort_by(crate::storeapi::compare_labels);
+        sets
     }
 
     fn external_labels(&self) -> &Labels {

@@ -2,8 +2,8 @@
 //! path), selects whose hints allow downsampled data (`max_resolution_ms > 0`) to the
 //! [`ResolutionSource`], which picks the coarsest blocks allowed and fills gaps from finer ones.
 
-use super::ResolutionSource;
-use crate::catalog::BucketSource;
+use super::{PieceSource, ResolutionSource, SeriesPieces};
+use crate::catalog::{BucketSource, BucketSourceOptions};
 use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Bucket, Labels, Matcher, Result};
 use async_trait::async_trait;
@@ -19,9 +19,20 @@ pub struct BucketView {
 impl BucketView {
     /// Opens every finished block of `bucket`, raw and downsampled.
     pub async fn open(bucket: Bucket) -> Result<Self> {
-        let raw = Arc::new(BucketSource::open(bucket.clone()).await?);
-        let all = Arc::new(ResolutionSource::open(bucket, 0).await?);
+        Self::open_with(bucket, BucketSourceOptions::default()).await
+    }
+
+    /// Opens the finished blocks of `bucket`, raw and downsampled, that `opts` lets through
+    /// (`promlake store`'s time partition and deletion marks).
+    pub async fn open_with(bucket: Bucket, opts: BucketSourceOptions) -> Result<Self> {
+        let raw = Arc::new(BucketSource::open_with(bucket.clone(), opts).await?);
+        let all = Arc::new(ResolutionSource::open_with(bucket, 0, opts).await?);
         Ok(BucketView { raw, all })
+    }
+
+    /// ULIDs of the open blocks, every resolution.
+    pub async fn block_ids(&self) -> Vec<String> {
+        self.all.block_ids().await
     }
 
     /// The raw-resolution view.
@@ -39,7 +50,11 @@ impl BucketView {
 #[async_trait]
 impl SeriesSource for BucketView {
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream> {
-        if req.hints.max_resolution_ms > 0 { self.all.select(req).await } else { self.raw.select(req).await }
+        if req.hints.max_resolution_ms > 0 && self.all.reads_downsampled(req).await {
+            self.all.select(req).await
+        } else {
+            self.raw.select(req).await
+        }
     }
 
     /// Label names over every resolution (downsampled blocks may outlive raw ones).
@@ -60,7 +75,18 @@ impl SeriesSource for BucketView {
         self.raw.external_labels()
     }
 
+    /// Label sets over every resolution.
     async fn label_sets(&self) -> Vec<Labels> {
-        self.raw.label_sets().await
+        self.all.label_sets().await
+    }
+}
+
+#[async_trait]
+impl PieceSource for BucketView {
+    async fn select_pieces(&self, req: &SelectRequest) -> Result<Option<Vec<SeriesPieces>>> {
+        if req.hints.max_resolution_ms <= 0 {
+            return Ok(None);
+        }
+        self.all.select_pieces(req).await
     }
 }

@@ -5,11 +5,16 @@
 //! frames of one label set are one series), records warning frames in
 //! [`SelectRequest::warnings`], puts the series into the engine's block order, and decodes
 //! them lazily batch by batch: samples time-ordered, duplicates (overlapping chunks) once,
-//! trimmed to the requested range.
+//! trimmed to the requested range. A series sent as downsampled aggregate chunks (the request
+//! allowed `max_resolution_window`) is decoded into per-block pieces and joined into the values
+//! of the aggregate the function hint reads, exactly as [`crate::downsampled::ResolutionSource`]
+//! does in-process.
 
+use super::aggr_chunks::{decode_pieces, has_aggregates};
 use super::chunks::decode_chunk_into;
 use super::matchers::{labels_from_proto, matchers_to_proto};
 use super::{MAX_MESSAGE_BYTES, PartialResponseStrategy};
+use crate::downsampled::{self, aggr_for_func};
 use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Error, Labels, Matcher, Result};
 use async_trait::async_trait;
@@ -293,6 +298,7 @@ impl StoreClient {
             min_time: req.min_time,
             max_time: req.max_time,
             keep_empty: opts.skip_chunks,
+            aggr: aggr_for_func(req.hints.func.as_deref()),
         };
         Ok(futures::stream::unfold(state, |mut st| async move { st.next_batch().map(|b| (b, st)) }).boxed())
     }
@@ -352,21 +358,16 @@ fn common_labels(sets: &[Labels]) -> Labels {
     )
 }
 
-/// Thanos's `aggrsFromFunc`: which downsampled aggregates a function needs.
+/// Thanos's `aggrsFromFunc`: which downsampled aggregates a function needs (the one
+/// [`aggr_for_func`] reads; count and sum for an average).
 fn aggregates_for(func: Option<&str>) -> Vec<Aggr> {
-    let f = func.unwrap_or("");
-    if f == "min" || f.starts_with("min_") {
-        vec![Aggr::Min]
-    } else if f == "max" || f.starts_with("max_") {
-        vec![Aggr::Max]
-    } else if f == "count" || f.starts_with("count_") {
-        vec![Aggr::Count]
-    } else if f.starts_with("sum_") {
-        vec![Aggr::Sum]
-    } else if matches!(f, "increase" | "rate" | "irate" | "resets") {
-        vec![Aggr::Counter]
-    } else {
-        vec![Aggr::Count, Aggr::Sum]
+    match aggr_for_func(func) {
+        downsampled::Aggr::Min => vec![Aggr::Min],
+        downsampled::Aggr::Max => vec![Aggr::Max],
+        downsampled::Aggr::Count => vec![Aggr::Count],
+        downsampled::Aggr::Sum => vec![Aggr::Sum],
+        downsampled::Aggr::Counter => vec![Aggr::Counter],
+        downsampled::Aggr::Avg => vec![Aggr::Count, Aggr::Sum],
     }
 }
 
@@ -388,6 +389,8 @@ struct Decode {
     min_time: i64,
     max_time: i64,
     keep_empty: bool,
+    /// The aggregate downsampled series are read by.
+    aggr: downsampled::Aggr,
 }
 
 impl Decode {
@@ -395,6 +398,22 @@ impl Decode {
         let mut out = Vec::new();
         let mut samples = 0;
         for (labels, chunks) in self.series.by_ref() {
+            if chunks.iter().any(|c| c.raw.is_none() && has_aggregates(c)) {
+                let pieces = match decode_pieces(&chunks) {
+                    Ok(p) => p,
+                    Err(e) => return Some(Err(e)),
+                };
+                let (ts, vals) = downsampled::join(pieces, self.aggr, self.min_time, self.max_time);
+                if ts.is_empty() && !self.keep_empty {
+                    continue;
+                }
+                samples += ts.len();
+                out.push((labels, ts, vals));
+                if out.len() >= BATCH_SERIES || samples >= BATCH_SAMPLES {
+                    break;
+                }
+                continue;
+            }
             let (mut ts, mut vals) = (Vec::new(), Vec::new());
             for c in &chunks {
                 if let Err(e) = decode_chunk_into(c, &mut ts, &mut vals) {

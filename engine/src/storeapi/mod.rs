@@ -16,8 +16,10 @@
 //! [`routes`] builds the two services so a binary can add more (Flight SQL) on the same port;
 //! [`serve`] runs them on a listener. Helpers: `matchers.rs` (labels and matchers ↔ wire,
 //! Prometheus label order), `chunks.rs` (samples ↔ XOR `AggrChunk`s, xxhash64 chunk hashes),
+//! `aggr_chunks.rs` (downsampled pieces ↔ aggregate `AggrChunk`s with Thanos's counter framing),
 //! `metrics.rs` (counters for `/metrics`), `shard.rs` (vertical sharding).
 
+mod aggr_chunks;
 mod chunks;
 mod client;
 mod info;
@@ -26,6 +28,7 @@ mod metrics;
 mod server;
 mod shard;
 
+pub use aggr_chunks::{decode_pieces, encode_aggr_chunks, has_aggregates, requested_aggregates};
 pub use chunks::{MAX_CHUNK_SAMPLES, chunk_hash, decode_chunk_into, encode_chunks};
 pub use client::{ClientOptions, EndpointInfo, OPEN_END, OPEN_START, SeriesOptions, StoreClient};
 pub use matchers::{
@@ -121,6 +124,10 @@ pub struct StoreServerOptions {
     pub max_concurrent_series: usize,
     /// Counters the server updates (rendered on `/metrics` by the binary).
     pub metrics: Arc<StoreMetrics>,
+    /// Where Series requests allowing downsampled data (`max_resolution_window > 0`) are
+    /// answered from, as aggregate chunks (`promlake store`: the bucket's downsampled blocks);
+    /// `None` answers every request from the source's raw samples.
+    pub downsampled: Option<Arc<dyn crate::downsampled::PieceSource>>,
 }
 
 /// The gRPC services `thanos.Store` and `thanos.info.Info` over `source`, ready to be served

@@ -7,11 +7,18 @@
 //! by full label set (Prometheus order, which the source's block order need not match once
 //! labels change); then stream the frames (one series each, or `batch` frames of
 //! `response_batch_size`), followed by the warnings the source reported.
+//!
+//! When the request's `max_resolution_window` allows downsampled data and the server was
+//! given a [`crate::downsampled::PieceSource`], the series come from it as per-block pieces:
+//! downsampled ones are sent as aggregate chunks carrying the requested `aggregates`, raw
+//! ones (gaps filled from finer data) as raw chunks.
 
+use super::aggr_chunks::{encode_aggr_chunks, requested_aggregates};
 use super::chunks::encode_chunks;
 use super::matchers::{compare_labels, labels_to_proto, matchers_from_proto, strip_labels};
 use super::shard::in_shard;
 use super::{StoreServerOptions, status_of};
+use crate::downsampled::Piece;
 use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, Warnings};
 use crate::{Error, Labels, Matcher};
 use arrow::array::AsArray;
@@ -34,6 +41,34 @@ pub(crate) struct StoreService {
     opts: StoreServerOptions,
     /// Turns for Series requests (`max_concurrent_series`).
     turns: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The data of one selected series.
+enum Data<'a> {
+    /// Raw samples.
+    Raw(&'a [i64], &'a [f64]),
+    /// Per-block pieces of a downsampled answer.
+    Pieces(&'a [Piece]),
+}
+
+/// A series' pieces as chunks (raw pieces as raw XOR chunks, downsampled ones as aggregate
+/// chunks with `aggrs`), in the pieces' order, and the samples (windows) they carry.
+fn encode_pieces(pieces: &[Piece], aggrs: &[pb::Aggr]) -> (Vec<pb::AggrChunk>, u64) {
+    let mut chunks = Vec::new();
+    let mut samples = 0;
+    for p in pieces {
+        match p {
+            Piece::Raw(ts, vals) => {
+                chunks.extend(encode_chunks(ts, vals));
+                samples += ts.len() as u64;
+            }
+            Piece::Aggr(a) => {
+                chunks.extend(encode_aggr_chunks(a, aggrs));
+                samples += a.len() as u64;
+            }
+        }
+    }
+    (chunks, samples)
 }
 
 /// One series ready to send.
@@ -95,14 +130,18 @@ impl StoreService {
         let check_early = req.limit <= 0;
         let mut out: Vec<Encoded> = Vec::new();
         let mut total_samples = 0u64;
-        let mut add = |labels: &Labels, ts: &[i64], vals: &[f64]| -> Result<(), Status> {
+        let aggrs = requested_aggregates(&req.aggregates);
+        let mut add = |labels: &Labels, data: Data<'_>| -> Result<(), Status> {
             let mut labels = if ext.is_empty() { labels.clone() } else { labels.merged(&ext) };
             labels = strip_labels(&labels, &req.without_replica_labels, &ext_names);
             if !in_shard(&labels, req.shard_info.as_ref()) {
                 return Ok(());
             }
-            let chunks = if req.skip_chunks { Vec::new() } else { encode_chunks(ts, vals) };
-            let samples = if req.skip_chunks { 0 } else { ts.len() as u64 };
+            let (chunks, samples) = match (req.skip_chunks, data) {
+                (true, _) => (Vec::new(), 0),
+                (false, Data::Raw(ts, vals)) => (encode_chunks(ts, vals), ts.len() as u64),
+                (false, Data::Pieces(pieces)) => encode_pieces(pieces, &aggrs),
+            };
             total_samples += samples;
             out.push(Encoded { labels, chunks, samples, merged: false });
             if check_early {
@@ -110,19 +149,38 @@ impl StoreService {
             }
             Ok(())
         };
-        match self.source.select(&select).await {
-            Err(e) => fail_or_warn(e, abort, &warnings)?,
-            Ok(mut stream) => {
-                while let Some(batch) = stream.next().await {
-                    match batch {
-                        Ok(batch) => for_each_series(&batch, &mut add)?,
-                        Err(e) => {
-                            fail_or_warn(e, abort, &warnings)?;
-                            break;
+        // Downsampled data, when the request allows it and the source has some: sent as
+        // aggregate chunks (raw pieces filling gaps as raw chunks).
+        let pieces = match &self.opts.downsampled {
+            Some(ds) if select.hints.max_resolution_ms > 0 => match ds.select_pieces(&select).await {
+                Ok(p) => p,
+                Err(e) => {
+                    fail_or_warn(e, abort, &warnings)?;
+                    Some(Vec::new())
+                }
+            },
+            _ => None,
+        };
+        match pieces {
+            Some(series) => {
+                for (labels, pieces) in &series {
+                    add(labels, Data::Pieces(pieces))?;
+                }
+            }
+            None => match self.source.select(&select).await {
+                Err(e) => fail_or_warn(e, abort, &warnings)?,
+                Ok(mut stream) => {
+                    while let Some(batch) = stream.next().await {
+                        match batch {
+                            Ok(batch) => for_each_series(&batch, |l, ts, vals| add(l, Data::Raw(ts, vals)))?,
+                            Err(e) => {
+                                fail_or_warn(e, abort, &warnings)?;
+                                break;
+                            }
                         }
                     }
                 }
-            }
+            },
         }
         out.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
         let mut out = merge_equal(out);
@@ -259,7 +317,7 @@ fn merge_equal(sorted: Vec<Encoded>) -> Vec<Encoded> {
     for s in out.iter_mut().filter(|s| s.merged) {
         s.chunks.sort_by_key(|c| (c.min_time, c.max_time));
         let before = s.chunks.len();
-        s.chunks.dedup_by(|a, b| a.min_time == b.min_time && a.max_time == b.max_time && a.raw == b.raw);
+        s.chunks.dedup_by(|a, b| a == b);
         if s.chunks.len() < before {
             s.samples = s.chunks.iter().map(chunk_samples).sum();
         }
@@ -267,10 +325,12 @@ fn merge_equal(sorted: Vec<Encoded>) -> Vec<Encoded> {
     out
 }
 
-/// The sample count in an XOR chunk's header.
+/// The sample count in an XOR chunk's header (raw, or the windows of an aggregate chunk).
 fn chunk_samples(c: &pb::AggrChunk) -> u64 {
-    c.raw
-        .as_ref()
+    [&c.raw, &c.count, &c.sum, &c.min, &c.max, &c.counter]
+        .into_iter()
+        .flatten()
+        .next()
         .and_then(|r| r.data.get(..2))
         .map(|b| u64::from(u16::from_be_bytes([b[0], b[1]])))
         .unwrap_or(0)

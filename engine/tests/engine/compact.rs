@@ -15,15 +15,15 @@ use promlake_engine::{Bucket, Labels, SelectRequest, SeriesSource};
 use std::sync::Arc;
 use ulid::Ulid;
 
-const H: i64 = 3_600_000;
+pub(super) const H: i64 = 3_600_000;
 
 type Series = Vec<(Labels, Vec<i64>, Vec<f64>)>;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Labels {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::from_pairs(pairs.iter().map(|&(k, v)| (k, v)))
 }
 
@@ -63,7 +63,7 @@ fn meta(
 }
 
 /// Writes a raw block; its time range is [min, max) of the given bounds.
-fn put_raw(
+pub(super) fn put_raw(
     rt: &tokio::runtime::Runtime,
     bucket: &Bucket,
     (min, max): (i64, i64),
@@ -86,8 +86,20 @@ fn put_raw(
 fn put_aggr(
     rt: &tokio::runtime::Runtime,
     bucket: &Bucket,
+    range: (i64, i64),
+    res: i64,
+    series: Vec<(Labels, AggrSeries)>,
+) -> Ulid {
+    put_aggr_ext(rt, bucket, range, res, &[], series)
+}
+
+/// Writes a downsampled block with external labels `ext`.
+pub(super) fn put_aggr_ext(
+    rt: &tokio::runtime::Runtime,
+    bucket: &Bucket,
     (min, max): (i64, i64),
     res: i64,
+    ext: &[(&str, &str)],
     series: Vec<(Labels, AggrSeries)>,
 ) -> Ulid {
     let mut w = AggrBlockWriter::new(WriterOptions::default()).unwrap();
@@ -95,11 +107,11 @@ fn put_aggr(
         w.append(l.clone(), s).unwrap();
     }
     let id = Ulid::generate();
-    rt.block_on(w.finish().unwrap().upload(bucket, &id, meta(id, min, max, 2, &[], &[], res))).unwrap();
+    rt.block_on(w.finish().unwrap().upload(bucket, &id, meta(id, min, max, 2, &[], ext, res))).unwrap();
     id
 }
 
-fn memory_bucket() -> Bucket {
+pub(super) fn memory_bucket() -> Bucket {
     Bucket::from_store(Arc::new(InMemory::new()), "memory://")
 }
 
