@@ -15,6 +15,6 @@ mod s3;
 mod sidecar;
 mod sql;
 mod store;
+mod store_downsampled;
 mod up;
 mod webui;
-mod store_downsampled;

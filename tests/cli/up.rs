@@ -148,6 +148,13 @@ fn up_serves_demo_remote_write_and_flight_sql_and_survives_a_restart() {
     for family in ["promlake_receive_", "promlake_compact_iterations_total", "promlake_store_"] {
         assert!(metrics.contains(family), "{family} not in /metrics");
     }
+    // The web UI comes with it: the bucket page's API lists the demo blocks.
+    let (code, page) = get(up.http, "/graph");
+    assert_eq!(code, 200);
+    assert!(page.contains("<html"), "{page}");
+    let (code, blocks) = get(up.http, "/api/v1/blocks");
+    assert_eq!(code, 200, "{blocks}");
+    assert!(blocks.matches("promlake-demo").count() >= 12, "{blocks}");
 
     // PromQL over the demo: series counts follow the generator's parameters.
     let t = now_ms() / DEMO_INTERVAL_MS * DEMO_INTERVAL_MS - 3_600_000;

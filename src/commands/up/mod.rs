@@ -157,6 +157,7 @@ impl UpArgs {
 
         let query = QueryOptions::default();
         let state = crate::http::ApiState::new(query.clone(), Vec::new(), DedupFunc::default());
+        state.set_bucket(bucket.clone());
         let sql = promlake_sql::SqlSession::new(
             bucket.clone(),
             promlake_sql::SqlOptions { promql: query, ..Default::default() },
