@@ -6,6 +6,8 @@
 
 #[path = "sql/fixture.rs"]
 mod fixture;
+#[path = "sql/flight.rs"]
+mod flight;
 #[path = "sql/pushdown.rs"]
 mod pushdown;
 #[path = "sql/slt.rs"]
