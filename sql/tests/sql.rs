@@ -8,6 +8,8 @@
 mod fixture;
 #[path = "sql/flight.rs"]
 mod flight;
+#[path = "sql/native.rs"]
+mod native;
 #[path = "sql/pushdown.rs"]
 mod pushdown;
 #[path = "sql/slt.rs"]
