@@ -81,7 +81,7 @@ pub const QUERIES: &[SqlQuery] = &[
     },
     SqlQuery {
         name: "5m-buckets",
-        promlake: "SELECT CAST(date_bin(INTERVAL '5 minutes', timestamp) AS BIGINT) AS t, \
+        promlake: "SELECT to_unixtime(date_bin(INTERVAL '5 minutes', timestamp)) * 1000 AS t, \
                    count(*) AS n, avg(value) AS mean FROM samples GROUP BY 1 ORDER BY 1",
         duckdb: Some(
             "SELECT epoch_ms(time_bucket(INTERVAL '5 minutes', timestamp)) AS t, \
