@@ -5,6 +5,7 @@
 //! promlake-bench convert --hosts 20 --hours 6 --work-dir /tmp/bench [--json]
 //! promlake-bench query   --hosts 5 --hours 24 [--work-dir DIR] [--runs 3] [--json]
 //! promlake-bench compact --promlake target/release/promlake [--dataset DIR]
+//! promlake-bench sql     --hosts 5 --hours 24 [--threads 2] [--runs 5] [--json]
 //! promlake-bench remote-write --promlake target/release/promlake [--series 20000 --rounds 60]
 //! ```
 
@@ -40,6 +41,9 @@ enum Command {
     /// `promlake compact` against Prometheus 2.42's TSDB compaction on the same blocks (samples
     /// per CPU-second, peak RSS), and in-process downsampling throughput.
     Compact(commands::compact::Args),
+    /// SQL aggregations over all history through promlake's SQL session (DataFusion) and
+    /// through DuckDB on the same Parquet files, same threads; answers compared.
+    Sql(commands::sql::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::RemoteWrite(args) => commands::remote_write::run(args),
         Command::Store(args) => commands::store::run(args),
         Command::Compact(args) => commands::compact::run(args),
+        Command::Sql(args) => commands::sql::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,10 @@
 //!
 //! Statements are stateless: the ticket of `GetFlightInfo(CommandStatementQuery)` carries the
 //! SQL text, so any replica can serve the `DoGet`. Prepared statements live in this process.
+//! What `GetFlightInfo` planned (statement, prepared statement or PromQL ticket) is kept for a
+//! short while under an id the ticket also carries, so the `DoGet` that follows reuses it
+//! instead of planning again: `promql()` is evaluated while planning, and only once this way.
+//! A ticket whose plan is gone (expired, or another replica) is planned afresh from its text.
 //!
 //! A PromQL range query streams as Arrow too: `DoGet` with a ticket holding a protobuf `Any`
 //! whose `type_url` is [`PROMQL_TICKET_TYPE`] and whose `value` is JSON
@@ -40,6 +44,7 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status, Streaming};
 
 /// `type_url` of the PromQL range ticket.
@@ -47,6 +52,13 @@ pub const PROMQL_TICKET_TYPE: &str = "type.googleapis.com/promlake.PromqlRangeQu
 
 /// Prepared statements kept at most; the oldest is dropped beyond this.
 const MAX_PREPARED: usize = 4096;
+/// Plans kept between `GetFlightInfo` and `DoGet` at most, and for how long.
+const MAX_PLANNED: usize = 64;
+const PLANNED_TTL: Duration = Duration::from_secs(60);
+/// Prefix of a statement ticket that names a kept plan: `PREFIX id NUL sql`.
+const PLANNED_PREFIX: &[u8] = b"\0promlake-plan:";
+/// Field of a PromQL ticket's JSON naming a kept result.
+const PLANNED_FIELD: &str = "promlake_plan";
 
 /// The gRPC service to mount beside StoreAPI (`arrow.flight.protocol.FlightService`).
 pub fn service(session: SqlSession) -> FlightServiceServer<FlightSql> {
@@ -60,6 +72,7 @@ pub fn service(session: SqlSession) -> FlightServiceServer<FlightSql> {
 pub struct FlightSql {
     session: SqlSession,
     prepared: Mutex<BTreeMap<u64, Prepared>>,
+    planned: Mutex<BTreeMap<u64, Planned>>,
     next_id: AtomicU64,
 }
 
@@ -67,6 +80,24 @@ pub struct FlightSql {
 struct Prepared {
     sql: String,
     params: Option<Vec<ScalarValue>>,
+    /// What the last `GetFlightInfo` planned with the current parameters.
+    planned: Option<DataFrame>,
+}
+
+/// What a `GetFlightInfo` planned, waiting for its `DoGet`.
+#[derive(Debug)]
+struct Planned {
+    at: Instant,
+    /// The statement text or PromQL ticket JSON it was planned from (a ticket's id must match
+    /// its text too, so an id made by another replica is never taken for ours).
+    text: Vec<u8>,
+    what: PlannedWhat,
+}
+
+#[derive(Debug)]
+enum PlannedWhat {
+    Frame(Box<DataFrame>),
+    Batch(RecordBatch),
 }
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
@@ -96,7 +127,31 @@ fn one_batch<E: std::fmt::Display>(batch: Result<RecordBatch, E>) -> Result<Resp
 impl FlightSql {
     /// The service over `session`.
     pub fn new(session: SqlSession) -> Self {
-        FlightSql { session, prepared: Mutex::new(BTreeMap::new()), next_id: AtomicU64::new(1) }
+        FlightSql {
+            session,
+            prepared: Mutex::new(BTreeMap::new()),
+            planned: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Keeps what `GetFlightInfo` planned from `text`; returns its id.
+    fn keep(&self, text: &[u8], what: PlannedWhat) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut map = self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, p| p.at.elapsed() < PLANNED_TTL);
+        map.insert(id, Planned { at: Instant::now(), text: text.to_vec(), what });
+        while map.len() > MAX_PLANNED {
+            map.pop_first();
+        }
+        id
+    }
+
+    /// Takes the plan kept under `id` when it was planned from `text` and is still fresh.
+    fn take(&self, id: u64, text: &[u8]) -> Option<PlannedWhat> {
+        let mut map = self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let p = map.remove(&id)?;
+        (p.text == text && p.at.elapsed() < PLANNED_TTL).then_some(p.what)
     }
 
     async fn plan(&self, sql: &str, params: Option<&Vec<ScalarValue>>) -> Result<DataFrame, Status> {
@@ -191,6 +246,48 @@ fn handle_id(handle: &[u8]) -> Result<u64, Status> {
         .ok_or_else(|| Status::invalid_argument("malformed prepared statement handle"))
 }
 
+/// Splits a statement ticket into the id of a kept plan (if it names one) and the SQL.
+fn statement_ticket(handle: &[u8]) -> Result<(Option<u64>, &str), Status> {
+    let bad = || Status::invalid_argument("statement ticket is not UTF-8 SQL");
+    let Some(rest) = handle.strip_prefix(PLANNED_PREFIX) else {
+        return Ok((None, std::str::from_utf8(handle).map_err(|_| bad())?));
+    };
+    let nul = rest.iter().position(|&b| b == 0).ok_or_else(bad)?;
+    let (id, sql) = (&rest[..nul], &rest[nul + 1..]);
+    let id = std::str::from_utf8(id).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    Ok((Some(id), std::str::from_utf8(sql).map_err(|_| bad())?))
+}
+
+/// The PromQL ticket JSON `json` with the id of its kept result added.
+fn promql_ticket_with_plan(json: &[u8], id: u64) -> Result<Vec<u8>, Status> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| Status::invalid_argument(format!("PromQL ticket: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert(PLANNED_FIELD.into(), serde_json::Value::String(id.to_string()));
+    }
+    serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))
+}
+
+/// The id of a kept result named by a PromQL ticket, and the ticket's JSON without it.
+fn promql_ticket_plan(json: &[u8]) -> Result<(Option<u64>, Vec<u8>), Status> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return Ok((None, json.to_vec()));
+    };
+    let id = v
+        .as_object_mut()
+        .and_then(|o| o.remove(PLANNED_FIELD))
+        .and_then(|id| id.as_str().and_then(|s| s.parse().ok()));
+    Ok((id, serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))?))
+}
+
+/// JSON re-serialized with sorted keys, so a ticket matches the text it was kept under.
+fn canonical_json(json: &[u8]) -> Vec<u8> {
+    serde_json::from_slice::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| serde_json::to_vec(&v).ok())
+        .unwrap_or_else(|| json.to_vec())
+}
+
 /// Parses the JSON of a PromQL ticket.
 pub fn promql_ticket(json: &[u8]) -> Result<RangeQuery, String> {
     let v: serde_json::Value =
@@ -236,7 +333,11 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let df = self.plan(&query.query, None).await?;
         let schema = df.schema().as_arrow().clone();
-        let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
+        let id = self.keep(query.query.as_bytes(), PlannedWhat::Frame(Box::new(df)));
+        let mut handle = PLANNED_PREFIX.to_vec();
+        handle.extend_from_slice(format!("{id}\0").as_bytes());
+        handle.extend_from_slice(query.query.as_bytes());
+        let ticket = TicketStatementQuery { statement_handle: handle.into() };
         Ok(Response::new(flight_info(&schema, ticket.as_any().encode_to_vec(), request.into_inner())?))
     }
 
@@ -245,8 +346,12 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let sql = std::str::from_utf8(&ticket.statement_handle)
-            .map_err(|_| Status::invalid_argument("statement ticket is not UTF-8 SQL"))?;
+        let (id, sql) = statement_ticket(&ticket.statement_handle)?;
+        if let Some(id) = id
+            && let Some(PlannedWhat::Frame(df)) = self.take(id, sql.as_bytes())
+        {
+            return self.stream(*df).await;
+        }
         let df = self.plan(sql, None).await?;
         self.stream(df).await
     }
@@ -279,7 +384,8 @@ impl FlightSqlService for FlightSql {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut map = self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            map.insert(id, Prepared { sql: query.query.clone(), params: None });
+            let planned = param_schema.fields().is_empty().then_some(df);
+            map.insert(id, Prepared { sql: query.query.clone(), params: None, planned });
             while map.len() > MAX_PREPARED {
                 map.pop_first();
             }
@@ -336,6 +442,7 @@ impl FlightSqlService for FlightSql {
             .get_mut(&id)
             .ok_or_else(|| Status::not_found("unknown or closed prepared statement handle"))?;
         p.params = Some(params);
+        p.planned = None;
         Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(query.prepared_statement_handle) })
     }
 
@@ -345,8 +452,24 @@ impl FlightSqlService for FlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let p = self.prepared(&cmd.prepared_statement_handle)?;
+        if let Some(df) = &p.planned {
+            // Planned when created or bound and not executed since: the DoGet will use it.
+            let schema = df.schema().as_arrow().clone();
+            return Ok(Response::new(flight_info(
+                &schema,
+                cmd.as_any().encode_to_vec(),
+                request.into_inner(),
+            )?));
+        }
         let df = self.plan(&p.sql, p.params.as_ref()).await?;
         let schema = df.schema().as_arrow().clone();
+        let id = handle_id(&cmd.prepared_statement_handle)?;
+        if let Some(entry) =
+            self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(&id)
+            && entry.params == p.params
+        {
+            entry.planned = Some(df);
+        }
         Ok(Response::new(flight_info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())?))
     }
 
@@ -355,6 +478,16 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        let id = handle_id(&cmd.prepared_statement_handle)?;
+        let planned = self
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&id)
+            .and_then(|p| p.planned.take());
+        if let Some(df) = planned {
+            return self.stream(df).await;
+        }
         let p = self.prepared(&cmd.prepared_statement_handle)?;
         let df = self.plan(&p.sql, p.params.as_ref()).await?;
         self.stream(df).await
@@ -479,7 +612,11 @@ impl FlightSqlService for FlightSql {
             return Err(Status::unimplemented(format!("unsupported Flight SQL command {}", any.type_url)));
         }
         let batch = self.promql(&any).await?;
-        Ok(Response::new(flight_info(&batch.schema(), any.encode_to_vec(), request.into_inner())?))
+        let schema = batch.schema();
+        let id = self.keep(&canonical_json(&any.value), PlannedWhat::Batch(batch));
+        let ticket =
+            Any { type_url: any.type_url.clone(), value: promql_ticket_with_plan(&any.value, id)?.into() };
+        Ok(Response::new(flight_info(&schema, ticket.encode_to_vec(), request.into_inner())?))
     }
 
     async fn do_get_fallback(
@@ -489,6 +626,12 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         if message.type_url != PROMQL_TICKET_TYPE {
             return Err(Status::unimplemented(format!("unsupported ticket type {}", message.type_url)));
+        }
+        let (id, original) = promql_ticket_plan(&message.value)?;
+        if let Some(id) = id
+            && let Some(PlannedWhat::Batch(batch)) = self.take(id, &original)
+        {
+            return one_batch(Ok::<_, Status>(batch));
         }
         one_batch(Ok::<_, Status>(self.promql(&message).await?))
     }

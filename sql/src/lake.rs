@@ -1,7 +1,10 @@
-//! The lake as SQL sees it: every Parquet block of the bucket with its series (labels as
-//! Arrow columns) and its samples files, re-listed at most once per TTL so new blocks appear
-//! without a restart. A block's contents never change once its meta.json exists, so what was
-//! read for a block (series.parquet, file sizes) is kept until the block disappears.
+//! The lake as SQL sees it: every block of the bucket with its series (labels as Arrow
+//! columns) and its samples, re-listed at most once per TTL so new blocks appear without a
+//! restart. Parquet blocks bring series.parquet and their samples files; native
+//! Prometheus/Thanos blocks (raw resolution) are opened through compat, their index giving the
+//! series (`series_id` = position in the index) and their chunks decoded when scanned. A
+//! block's contents never change once its meta.json exists, so what was read for a block
+//! (series.parquet, a native index, file sizes) is kept until the block disappears.
 
 use crate::Result;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringViewArray, UInt32Array};
@@ -11,6 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use promlake_compat::NativeBlock;
 use promlake_engine::bucket::BlockFormat;
 use promlake_engine::parquet::{SERIES_FILE, label_name_for_column};
 use promlake_engine::{BlockInfo, Bucket, Labels};
@@ -92,14 +96,17 @@ pub struct LakeBlock {
     pub external: Labels,
     /// series.parquet.
     pub series: BlockSeries,
-    /// The samples files (`samples.parquet` or `samples.NNNN.parquet`) with their sizes.
+    /// The samples files (`samples.parquet` or `samples.NNNN.parquet`) with their sizes
+    /// (none for a native block).
     pub samples_files: Vec<(Path, u64)>,
+    /// A native TSDB block, opened (its samples are its chunks).
+    pub native: Option<Arc<NativeBlock>>,
 }
 
 /// The blocks visible at one moment, and the label columns they make.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// Parquet blocks, sorted by (minTime, ULID).
+    /// Parquet and native blocks, sorted by (minTime, ULID).
     pub blocks: Vec<Arc<LakeBlock>>,
     /// Label names over every block (series and external labels), `__name__` first.
     pub label_names: Vec<String>,
@@ -122,7 +129,7 @@ struct State {
     blocks: HashMap<String, Arc<LakeBlock>>,
 }
 
-/// The bucket's Parquet blocks, listed at most once per TTL.
+/// The bucket's blocks, listed at most once per TTL.
 #[derive(Debug)]
 pub struct Lake {
     bucket: Bucket,
@@ -156,13 +163,7 @@ impl Lake {
         {
             return Ok(snap.clone());
         }
-        let listed: Vec<BlockInfo> = self
-            .bucket
-            .list_blocks()
-            .await?
-            .into_iter()
-            .filter(|b| b.format == BlockFormat::Parquet)
-            .collect();
+        let listed: Vec<BlockInfo> = self.bucket.list_blocks().await?;
         let missing: Vec<&BlockInfo> =
             listed.iter().filter(|b| !state.blocks.contains_key(&b.meta.ulid)).collect();
         let futs: Vec<_> = missing
@@ -205,6 +206,9 @@ impl Lake {
     }
 
     async fn open_block(&self, info: &BlockInfo) -> Result<LakeBlock> {
+        if info.format == BlockFormat::Native {
+            return self.open_native(info).await;
+        }
         let meta = &info.meta;
         let thanos = meta.thanos.as_ref();
         let external = Labels::from_pairs(thanos.map(|t| t.labels.clone()).unwrap_or_default());
@@ -233,8 +237,78 @@ impl Lake {
             external,
             series,
             samples_files,
+            native: None,
         })
     }
+
+    /// Opens a native block: its index in memory, its labels as columns.
+    async fn open_native(&self, info: &BlockInfo) -> Result<LakeBlock> {
+        let meta = &info.meta;
+        let thanos = meta.thanos.as_ref();
+        let resolution = thanos.map(|t| t.downsample.resolution).unwrap_or(0);
+        if resolution != RAW {
+            return Err(format_err(
+                &Path::from(meta.ulid.as_str()),
+                format!(
+                    "a downsampled native block ({resolution} ms) is not served to SQL; compact or import it"
+                ),
+            ));
+        }
+        let external = Labels::from_pairs(thanos.map(|t| t.labels.clone()).unwrap_or_default());
+        let dir = Path::from(meta.ulid.as_str());
+        let block = NativeBlock::open(self.bucket.store().clone(), &dir)
+            .await
+            .map_err(promlake_engine::Error::Native)?;
+        let series = native_series(&block, &external)?;
+        Ok(LakeBlock {
+            ulid: meta.ulid.clone(),
+            min_time: meta.min_time,
+            max_time: meta.max_time,
+            resolution,
+            external,
+            series,
+            samples_files: Vec::new(),
+            native: Some(Arc::new(block)),
+        })
+    }
+}
+
+/// A native block's series as columns: `series_id` is the position in the index.
+fn native_series(block: &NativeBlock, external: &Labels) -> Result<BlockSeries> {
+    let entries = block.series();
+    let n = entries.len();
+    if u32::try_from(n).is_err() {
+        return Err(format_err(block.dir(), "more than 2^32 series"));
+    }
+    let ids = UInt32Array::from_iter_values((0..n).map(|i| i as u32));
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for e in entries {
+        names.extend(e.labels.iter().map(|(k, _)| k.as_str()));
+    }
+    let mut labels: HashMap<String, ArrayRef> = HashMap::new();
+    for name in names {
+        let values: StringViewArray = entries
+            .iter()
+            .map(|e| e.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()))
+            .collect();
+        labels.insert(name.to_string(), Arc::new(values));
+    }
+    for l in external.iter() {
+        labels.insert(
+            l.name.clone(),
+            Arc::new(StringViewArray::from_iter_values(std::iter::repeat_n(&l.value, n))),
+        );
+    }
+    let mins = entries.iter().map(|e| e.chunks.first().map_or(i64::MAX, |c| c.min_time)).collect();
+    let maxs = entries.iter().map(|e| e.chunks.last().map_or(i64::MIN, |c| c.max_time)).collect();
+    Ok(BlockSeries {
+        ids,
+        labels,
+        row_start: None,
+        num_samples: None,
+        time_bounds: Some((mins, maxs)),
+        id_rows: None,
+    })
 }
 
 fn format_err(path: &Path, reason: impl Into<String>) -> crate::Error {

@@ -24,6 +24,7 @@ use promlake_engine::Bucket;
 use promlake_engine::catalog::BucketSource;
 use promlake_engine::promql::{Engine, QueryOptions, Series, Value};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -36,6 +37,7 @@ pub struct PromqlRunner {
     engine: Engine,
     ttl: Duration,
     source: Mutex<Option<(Instant, Arc<BucketSource>)>>,
+    evaluations: AtomicU64,
 }
 
 /// A PromQL range query.
@@ -54,7 +56,18 @@ pub struct RangeQuery {
 impl PromqlRunner {
     /// A runner over `bucket`.
     pub fn new(bucket: Bucket, opts: QueryOptions, ttl: Duration) -> Self {
-        PromqlRunner { bucket, engine: Engine::new(opts), ttl, source: Mutex::new(None) }
+        PromqlRunner {
+            bucket,
+            engine: Engine::new(opts),
+            ttl,
+            source: Mutex::new(None),
+            evaluations: AtomicU64::new(0),
+        }
+    }
+
+    /// How many range queries this runner has evaluated (each `promql()` call, each ticket).
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
     }
 
     async fn source(&self) -> Result<Arc<BucketSource>> {
@@ -77,6 +90,7 @@ impl PromqlRunner {
     /// Evaluates `q`, one row per point: `timestamp`, `value`, then the labels as columns.
     pub async fn range(&self, q: &RangeQuery) -> Result<RecordBatch> {
         let source = self.source().await?;
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let value = self
             .engine
             .range(source.as_ref(), &q.query, q.start_ms, q.end_ms, q.step_ms)

@@ -74,7 +74,12 @@ impl SqlSession {
             // PostgreSQL's dialect: the generic one allows trailing commas in the select list,
             // which makes `SELECT instance, cluster FROM ...` stop at `cluster` (CLUSTER BY),
             // and `cluster` is the most common external label.
-            .set_str("datafusion.sql_parser.dialect", "postgresql");
+            .set_str("datafusion.sql_parser.dialect", "postgresql")
+            // Joins of samples with series: the series side (one row per series per block) is
+            // small, so build its hash table once and share it instead of repartitioning the
+            // samples by hash on both sides.
+            .set_usize("datafusion.optimizer.hash_join_single_partition_threshold", 64 << 20)
+            .set_usize("datafusion.optimizer.hash_join_single_partition_threshold_rows", 4 << 20);
         if let Some(n) = opts.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }

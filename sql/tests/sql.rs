@@ -6,6 +6,10 @@
 
 #[path = "sql/fixture.rs"]
 mod fixture;
+#[path = "sql/flight.rs"]
+mod flight;
+#[path = "sql/native.rs"]
+mod native;
 #[path = "sql/pushdown.rs"]
 mod pushdown;
 #[path = "sql/slt.rs"]

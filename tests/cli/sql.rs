@@ -186,3 +186,73 @@ fn same_rows(a: &serde_json::Value, b: &serde_json::Value, what: &str) {
         assert!((p - q).abs() <= 1e-9 * q.abs().max(1.0), "{what}: avg {p} vs {q}");
     }
 }
+
+/// The `__name__` of a Go-formatted label set.
+fn metric_of(series: &str) -> String {
+    series.strip_prefix("{__name__=\"").and_then(|r| r.split('"').next()).unwrap_or_default().to_string()
+}
+
+#[test]
+fn native_and_parquet_blocks_answer_sql_alike() {
+    // One promtool-written block stays native in the bucket, another is imported as Parquet.
+    let mut blocks: Vec<_> = std::fs::read_dir(tiny_blocks())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("meta.json").is_file())
+        .collect();
+    blocks.sort();
+    let (native, parquet) = (&blocks[0], &blocks[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    copy_dir(native, &dir.path().join(native.file_name().unwrap()));
+    promlake_ok(&["tools", "import", "--bucket", &url, parquet.to_str().unwrap()], &[]);
+
+    // promtool's view of the same blocks.
+    let dump_of = |blocks: &[&std::path::PathBuf]| {
+        let d = tempfile::tempdir().unwrap();
+        for b in blocks {
+            copy_dir(b, &d.path().join(b.file_name().unwrap()));
+        }
+        promtool_dump(d.path())
+    };
+    let dump = dump_of(&[native, parquet]);
+    let native_dump = dump_of(&[native]);
+    let parquet_dump = dump_of(&[parquet]);
+    assert!(!native_dump.is_empty() && !parquet_dump.is_empty());
+
+    let sql = |q: &str| promlake_ok(&["sql", "--bucket", &url, "--format", "csv", "-c", q], &[]);
+    let total = count(&dump);
+    assert_eq!(sql("SELECT count(*) AS n FROM samples"), format!("n\n{total}\n"));
+    assert_eq!(sql("SELECT count(*) AS n FROM metrics"), format!("n\n{total}\n"));
+    let native_id = native.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        sql(&format!("SELECT count(*) AS n FROM samples WHERE block = '{native_id}'")),
+        format!("n\n{}\n", count(&native_dump)),
+        "the native block's own samples"
+    );
+    // Series per block: every series of each block once.
+    let series_per_block = sql("SELECT count(*) AS n FROM series");
+    assert_eq!(series_per_block, format!("n\n{}\n", native_dump.len() + parquet_dump.len()));
+
+    // Samples per metric and their time span, through the join and the metrics view.
+    let mut expected = String::from("name,n,first,last\n");
+    let mut per_metric: std::collections::BTreeMap<String, (usize, i64, i64)> = Default::default();
+    for (series, points) in &dump {
+        let e = per_metric.entry(metric_of(series)).or_insert((0, i64::MAX, i64::MIN));
+        e.0 += points.len();
+        for (t, _) in points {
+            e.1 = e.1.min(*t);
+            e.2 = e.2.max(*t);
+        }
+    }
+    for (name, (n, first, last)) in &per_metric {
+        expected.push_str(&format!("{name},{n},{first},{last}\n"));
+    }
+    let view = sql("SELECT __name__ AS name, count(*) AS n, CAST(min(timestamp) AS BIGINT) AS first, \
+         CAST(max(timestamp) AS BIGINT) AS last FROM metrics GROUP BY __name__ ORDER BY __name__");
+    assert_eq!(view, expected);
+    let join = sql("SELECT se.__name__ AS name, count(*) AS n, CAST(min(s.timestamp) AS BIGINT) AS first, \
+         CAST(max(s.timestamp) AS BIGINT) AS last FROM series se JOIN samples s \
+         ON s.block = se.block AND s.series_id = se.series_id GROUP BY se.__name__ ORDER BY se.__name__");
+    assert_eq!(join, expected);
+}

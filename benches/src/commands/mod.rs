@@ -5,6 +5,7 @@ pub mod convert;
 pub mod generate;
 pub mod query;
 pub mod remote_write;
+pub mod sql;
 pub mod store;
 
 use clap::Args as ClapArgs;

@@ -9,6 +9,7 @@
 //! ```
 
 use super::filters;
+use super::native::{NativeScanBlock, NativeScanExec};
 use super::samples::{pad_to, raw_file_schema};
 use super::scan::ParquetScan;
 use super::{LabelColumn, label_array, label_columns, timestamp_type};
@@ -28,6 +29,7 @@ use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties};
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::RowSelection;
@@ -138,6 +140,7 @@ impl TableProvider for MetricsTable {
         let metrics = ExecutionPlanMetricsSet::new();
         let mut blocks: Vec<BlockScan> = Vec::new();
         let mut files = Vec::new();
+        let mut natives = Vec::new();
         let mut series_selected = 0usize;
         for b in self.snapshot.blocks_at(RAW) {
             if b.max_time <= min_t || b.min_time > max_t || b.series.is_empty() {
@@ -169,6 +172,15 @@ impl TableProvider for MetricsTable {
             let idx = u32::try_from(blocks.len())
                 .map_err(|_| DataFusionError::Plan("too many blocks in one scan".into()))?;
             let selection = (count < selected.len()).then(|| row_selection(b, &selected)).flatten();
+            if b.native.is_some() {
+                let rows = (count < selected.len())
+                    .then(|| (0..selected.len() as u32).filter(|&r| selected[r as usize]).collect());
+                natives.push(NativeScanBlock {
+                    block: b.clone(),
+                    partition_value: ScalarValue::UInt32(Some(idx)),
+                    series: rows,
+                });
+            }
             for (path, size) in &b.samples_files {
                 let mut f = PartitionedFile::new(path.to_string(), *size)
                     .with_partition_values(vec![ScalarValue::UInt32(Some(idx))]);
@@ -193,15 +205,35 @@ impl TableProvider for MetricsTable {
         let ts_pos = out.iter().any(|c| matches!(c, OutCol::Timestamp)).then(|| inner_pos(1));
         let val_pos = out.iter().any(|c| matches!(c, OutCol::Value)).then(|| inner_pos(2));
         let block_pos = inner_pos(3);
-        let input = ParquetScan {
-            file_schema,
-            partition_cols: vec![block_field],
-            files,
-            projection: Some(inner_proj),
-            predicate,
-            limit: None,
+        let inner_schema = Arc::new(Schema::new(
+            file_schema.fields().iter().cloned().chain([block_field.clone()]).collect::<Vec<_>>(),
+        ));
+        let has_files = !files.is_empty() || natives.is_empty();
+        let mut inputs = Vec::new();
+        if has_files {
+            inputs.push(
+                ParquetScan {
+                    file_schema,
+                    partition_cols: vec![block_field],
+                    files,
+                    projection: Some(inner_proj.clone()),
+                    predicate,
+                    limit: None,
+                }
+                .plan(state, &self.snapshot)?,
+            );
         }
-        .plan(state, &self.snapshot)?;
+        if !natives.is_empty() {
+            let parts = state.config().target_partitions();
+            inputs.push(Arc::new(NativeScanExec::new(
+                natives,
+                inner_schema,
+                inner_proj,
+                (min_t, max_t),
+                parts,
+            )?) as Arc<dyn ExecutionPlan>);
+        }
+        let input = UnionExec::try_new(inputs)?;
         let mut label_slot = 0;
         let columns = out
             .iter()

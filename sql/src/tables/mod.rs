@@ -10,10 +10,12 @@
 //! External labels are label columns (constant per block). Filters on labels are evaluated on
 //! the series of each block and become exact row ranges of samples.parquet; filters on
 //! `timestamp` and `value` go to the Parquet reader (row groups and pages pruned by
-//! statistics, rows by a predicate).
+//! statistics, rows by a predicate). Raw native TSDB blocks of the bucket are in `series`,
+//! `samples` and `metrics` too, their chunks decoded when scanned.
 
 pub mod filters;
 mod metrics;
+mod native;
 mod reader;
 mod samples;
 mod scan;

@@ -1,8 +1,10 @@
 //! `samples`, `samples_5m`, `samples_1h`: the samples files of raw or downsampled blocks as
 //! one table, with the block id as a column. Filters on `block` and `timestamp` skip whole
 //! blocks; filters on file columns prune row groups and pages and filter rows in the reader.
+//! Raw native blocks are decoded by [`NativeScanExec`] beside the Parquet scan (a union).
 
 use super::filters;
+use super::native::{NativeScanBlock, NativeScanExec};
 use super::scan::ParquetScan;
 use super::{label_type, timestamp_type};
 use crate::lake::{RAW, Snapshot};
@@ -15,6 +17,7 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::union::UnionExec;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -100,6 +103,7 @@ impl TableProvider for SamplesTable {
         let (min_t, max_t) = filters::time_bounds(filters, "timestamp");
         let block_schema = Arc::new(Schema::new(vec![self.block_field.clone()]));
         let mut files = Vec::new();
+        let mut natives = Vec::new();
         for b in self.snapshot.blocks_at(self.resolution) {
             if b.max_time <= min_t || b.min_time > max_t {
                 continue;
@@ -116,6 +120,14 @@ impl TableProvider for SamplesTable {
                     continue;
                 }
             }
+            if b.native.is_some() {
+                natives.push(NativeScanBlock {
+                    block: b.clone(),
+                    partition_value: ScalarValue::Utf8View(Some(b.ulid.clone())),
+                    series: None,
+                });
+                continue;
+            }
             for (path, size) in &b.samples_files {
                 files.push(
                     PartitionedFile::new(path.to_string(), *size)
@@ -123,15 +135,31 @@ impl TableProvider for SamplesTable {
                 );
             }
         }
-        ParquetScan {
+        let projection_all: Vec<usize> =
+            projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let parquet = ParquetScan {
             file_schema: self.file_schema.clone(),
             partition_cols: vec![self.block_field.clone()],
             files,
             projection: projection.cloned(),
             predicate,
             limit,
+        };
+        if natives.is_empty() {
+            return parquet.plan(state, &self.snapshot);
         }
-        .plan(state, &self.snapshot)
+        let parts = state.config().target_partitions();
+        let native: Arc<dyn ExecutionPlan> = Arc::new(NativeScanExec::new(
+            natives,
+            self.schema.clone(),
+            projection_all,
+            (min_t, max_t),
+            parts,
+        )?);
+        if parquet.files.is_empty() {
+            return Ok(native);
+        }
+        UnionExec::try_new(vec![parquet.plan(state, &self.snapshot)?, native])
     }
 }
 
