@@ -2,6 +2,7 @@
 
 pub mod compact;
 pub mod convert;
+pub mod dataset;
 pub mod generate;
 pub mod query;
 pub mod remote_write;

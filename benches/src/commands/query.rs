@@ -19,11 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use promlake_benches::r#gen::{DEFAULT_START_MS, parse_duration_ms};
 use serde::Serialize;
 
-use super::DataArgs;
 use super::convert;
+use super::dataset::{Dataset, DatasetArgs};
 
 /// Geometric mean of promlake/Prometheus time ratios must be at most this.
 pub const TARGET_GEOMEAN_RATIO: f64 = 0.7;
@@ -57,32 +56,11 @@ pub(super) const QUERIES: &[(&str, &str)] = &[
 /// Flags of `query`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of hosts (node exporters), each with ~300-500 series.
-    #[arg(long, env = "PROMLAKE_BENCH_HOSTS", default_value_t = 5)]
-    pub hosts: u32,
-    /// Hours of data per series (at least 24).
-    #[arg(long, env = "PROMLAKE_BENCH_HOURS", default_value_t = 24.0)]
-    pub hours: f64,
-    /// Scrape interval (e.g. 15s, 1m).
-    #[arg(long, env = "PROMLAKE_BENCH_INTERVAL", default_value = "15s", value_parser = parse_duration_ms)]
-    pub interval: i64,
-    /// Seed of the generator.
-    #[arg(long, env = "PROMLAKE_BENCH_SEED", default_value_t = 1)]
-    pub seed: u64,
-    /// Working directory holding native/ and lake/, reused when built from the same data flags
-    /// (default: $CARGO_TARGET_DIR/promlake-bench/HOSTSxHOURSh, else a temporary directory).
-    #[arg(long, env = "PROMLAKE_BENCH_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
-    /// The promlake binary (default: $CARGO_TARGET_DIR/release/promlake, else the one next to
-    /// this binary, else ./target/release/promlake).
-    #[arg(long, env = "PROMLAKE_BENCH_PROMLAKE")]
-    pub promlake: Option<PathBuf>,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
     /// The Prometheus 2.42 server binary.
     #[arg(long, env = "PROMLAKE_BENCH_PROMETHEUS", default_value = "prometheus")]
     pub prometheus: PathBuf,
-    /// The promtool binary (Prometheus 2.42), used when the data has to be built.
-    #[arg(long, env = "PROMLAKE_BENCH_PROMTOOL", default_value = "promtool")]
-    pub promtool: PathBuf,
     /// Timed runs per query, range and server (after one warm-up each).
     #[arg(long, env = "PROMLAKE_BENCH_RUNS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
@@ -129,47 +107,19 @@ pub struct QueryReport {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    ensure!(args.hours >= MIN_HOURS, "--hours must be at least {MIN_HOURS} (the longest range is 24h)");
-    let data = DataArgs {
-        hosts: args.hosts,
-        hours: args.hours,
-        interval: args.interval,
-        seed: args.seed,
-        start: DEFAULT_START_MS / 1000,
-        jitter_ms: 5,
-        jitter_hosts: 0.5,
-    };
+    ensure!(
+        args.dataset.hours >= MIN_HOURS,
+        "--hours must be at least {MIN_HOURS} (the longest range is 24h)"
+    );
+    let data = args.dataset.data();
     let cfg = data.config()?;
-    let promlake = args.promlake.clone().unwrap_or_else(convert::default_promlake);
+    let Dataset { convert: convert_args, promlake, temp: _temp } = args.dataset.dataset("query")?;
     ensure!(
         promlake.is_file(),
         "promlake binary not found at {}; build it with `cargo build --release -p promlake` or pass --promlake",
         promlake.display()
     );
-    let _temp;
-    let work = match (&args.work_dir, std::env::var_os("CARGO_TARGET_DIR")) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(target)) => {
-            PathBuf::from(target).join("promlake-bench").join(format!("{}x{}h", args.hosts, args.hours))
-        }
-        (None, None) => {
-            let t = tempfile::Builder::new().prefix("promlake-bench-query-").tempdir()?;
-            let p = t.path().to_path_buf();
-            _temp = t;
-            p
-        }
-    };
-    let convert_args = convert::Args {
-        data,
-        work_dir: Some(work.clone()),
-        promlake: Some(promlake.clone()),
-        promtool: args.promtool.clone(),
-        max_block_duration: None,
-        jobs: None,
-        reuse: true,
-        keep_input: false,
-        json: false,
-    };
+    let work = convert_args.work_dir.clone().unwrap_or_default();
     let ds = convert::ensure_dataset(&convert_args, &promlake)?;
     ensure!(
         ds.series >= MIN_SERIES,
@@ -276,8 +226,8 @@ fn finish(args: &Args, ds: &convert::Dataset, end_s: i64, results: Vec<QueryResu
         .unwrap_or_default();
     let warnings = results.iter().map(|r| r.warnings.len()).sum();
     QueryReport {
-        hosts: args.hosts,
-        hours: args.hours,
+        hosts: args.dataset.hosts,
+        hours: args.dataset.hours,
         series: ds.series,
         samples: ds.samples,
         runs: args.runs,

@@ -21,7 +21,6 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use promlake_benches::r#gen::{DEFAULT_START_MS, parse_duration_ms};
 use promlake_engine::{Bucket, BucketConfig};
 use promlake_sql::datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use promlake_sql::datafusion::arrow::compute::cast;
@@ -29,8 +28,8 @@ use promlake_sql::datafusion::arrow::datatypes::{DataType, Float64Type};
 use promlake_sql::{SqlOptions, SqlSession};
 use serde::Serialize;
 
-use super::DataArgs;
 use super::convert;
+use super::dataset::{Dataset, DatasetArgs};
 use super::query::median;
 
 /// Geometric mean of promlake/DuckDB time ratios must be at most this.
@@ -101,28 +100,8 @@ pub const QUERIES: &[SqlQuery] = &[
 /// Flags of `sql`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of hosts (node exporters), each with ~300-500 series.
-    #[arg(long, env = "PROMLAKE_BENCH_HOSTS", default_value_t = 5)]
-    pub hosts: u32,
-    /// Hours of data per series.
-    #[arg(long, env = "PROMLAKE_BENCH_HOURS", default_value_t = 24.0)]
-    pub hours: f64,
-    /// Scrape interval (e.g. 15s, 1m).
-    #[arg(long, env = "PROMLAKE_BENCH_INTERVAL", default_value = "15s", value_parser = parse_duration_ms)]
-    pub interval: i64,
-    /// Seed of the generator.
-    #[arg(long, env = "PROMLAKE_BENCH_SEED", default_value_t = 1)]
-    pub seed: u64,
-    /// Working directory holding native/ and lake/, reused when built from the same data flags
-    /// (default: $CARGO_TARGET_DIR/promlake-bench/HOSTSxHOURSh, shared with `query`).
-    #[arg(long, env = "PROMLAKE_BENCH_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
-    /// The promlake binary, used to import the blocks when the lake has to be built.
-    #[arg(long, env = "PROMLAKE_BENCH_PROMLAKE")]
-    pub promlake: Option<PathBuf>,
-    /// The promtool binary (Prometheus 2.42), used when the data has to be built.
-    #[arg(long, env = "PROMLAKE_BENCH_PROMTOOL", default_value = "promtool")]
-    pub promtool: PathBuf,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
     /// A Python with the `duckdb` package.
     #[arg(long, env = "PROMLAKE_PYTHON", default_value = "python3")]
     pub python: PathBuf,
@@ -170,16 +149,7 @@ pub struct SqlReport {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let data = DataArgs {
-        hosts: args.hosts,
-        hours: args.hours,
-        interval: args.interval,
-        seed: args.seed,
-        start: DEFAULT_START_MS / 1000,
-        jitter_ms: 5,
-        jitter_hosts: 0.5,
-    };
-    data.config()?;
+    args.dataset.data().config()?;
     let queries: Vec<SqlQuery> = if args.only.is_empty() {
         QUERIES.to_vec()
     } else {
@@ -189,31 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         QUERIES.iter().copied().filter(|q| args.only.iter().any(|o| o == q.name)).collect()
     };
-    let promlake = args.promlake.clone().unwrap_or_else(convert::default_promlake);
-    let _temp;
-    let work = match (&args.work_dir, std::env::var_os("CARGO_TARGET_DIR")) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(target)) => {
-            PathBuf::from(target).join("promlake-bench").join(format!("{}x{}h", args.hosts, args.hours))
-        }
-        (None, None) => {
-            let t = tempfile::Builder::new().prefix("promlake-bench-sql-").tempdir()?;
-            let p = t.path().to_path_buf();
-            _temp = t;
-            p
-        }
-    };
-    let convert_args = convert::Args {
-        data,
-        work_dir: Some(work),
-        promlake: Some(promlake.clone()),
-        promtool: args.promtool.clone(),
-        max_block_duration: None,
-        jobs: None,
-        reuse: true,
-        keep_input: false,
-        json: false,
-    };
+    let Dataset { convert: convert_args, promlake, temp: _temp } = args.dataset.dataset("sql")?;
     let lake_ready = convert_args.work_dir.as_ref().is_some_and(|w| w.join("lake").is_dir());
     ensure!(
         lake_ready || promlake.is_file(),
@@ -262,8 +208,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let n = results.len().max(1) as f64;
     let geomean_ratio = (results.iter().map(|r| r.ratio.max(1e-9).ln()).sum::<f64>() / n).exp();
     let report = SqlReport {
-        hosts: args.hosts,
-        hours: args.hours,
+        hosts: args.dataset.hosts,
+        hours: args.dataset.hours,
         series: ds.series,
         samples: ds.samples,
         blocks,
