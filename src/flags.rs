@@ -105,3 +105,62 @@ fn normalize_url(url: &str) -> Result<String> {
     let abs = std::path::absolute(url).with_context(|| format!("--bucket {url}"))?;
     Ok(format!("file://{}", abs.display()))
 }
+
+/// The decoded-samples cache of commands that read Parquet blocks for queries.
+#[derive(Debug, Args)]
+pub struct SamplesCacheArgs {
+    /// Memory for decoded samples of Parquet blocks, kept across queries so repeated reads skip
+    /// fetching and decompressing pages (e.g. 256MB, 1GB; units are powers of 1024 as in Thanos; 0 disables).
+    #[arg(
+        long = "parquet.samples-cache-size",
+        env = "PROMLAKE_PARQUET_SAMPLES_CACHE_SIZE",
+        default_value = "256MB",
+        value_parser = parse_bytes
+    )]
+    pub samples_cache_size: u64,
+}
+
+impl SamplesCacheArgs {
+    /// A fresh cache of the configured size.
+    pub fn cache(&self) -> std::sync::Arc<promlake_engine::parquet::SamplesCache> {
+        promlake_engine::parquet::SamplesCache::new(
+            usize::try_from(self.samples_cache_size).unwrap_or(usize::MAX),
+        )
+    }
+}
+
+/// Parses a byte size: a number with an optional unit B, KB, MB, GB, TB (powers of 1024, as
+/// Thanos reads them) or KiB, MiB, GiB, TiB.
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size like 256MB or 1GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use B, KB, MB, GB, TB)")),
+    };
+    if !n.is_finite() || n < 0.0 {
+        return Err(format!("{s:?} is not a size like 256MB or 1GiB"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("256MB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("1.5 kb"), Ok(1536));
+        assert!(parse_bytes("12 parsecs").is_err());
+        assert!(parse_bytes("MB").is_err());
+    }
+}

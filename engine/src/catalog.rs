@@ -11,7 +11,7 @@
 
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
-use crate::parquet::ParquetBlock;
+use crate::parquet::{DEFAULT_SAMPLES_CACHE_BYTES, ParquetBlock, SamplesCache};
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ const BATCH_SERIES: usize = 1024;
 const DELETION_MARK: &str = "deletion-mark.json";
 
 /// Which blocks and samples a [`BucketSource`] serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BucketSourceOptions {
     /// Earliest sample served (ms): blocks ending before it are left out.
     pub min_time: i64,
@@ -37,11 +37,18 @@ pub struct BucketSourceOptions {
     pub max_time: i64,
     /// Leave out blocks whose `deletion-mark.json` is older than this; `None` ignores marks.
     pub ignore_deletion_marks_delay: Option<std::time::Duration>,
+    /// Decoded samples of Parquet blocks kept across queries.
+    pub samples_cache: Arc<SamplesCache>,
 }
 
 impl Default for BucketSourceOptions {
     fn default() -> Self {
-        BucketSourceOptions { min_time: i64::MIN, max_time: i64::MAX, ignore_deletion_marks_delay: None }
+        BucketSourceOptions {
+            min_time: i64::MIN,
+            max_time: i64::MAX,
+            ignore_deletion_marks_delay: None,
+            samples_cache: SamplesCache::new(DEFAULT_SAMPLES_CACHE_BYTES),
+        }
     }
 }
 
@@ -154,7 +161,13 @@ impl BucketSource {
         }
         let present: BTreeSet<&str> = listed.iter().map(|b| b.meta.ulid.as_str()).collect();
         let mut blocks = self.blocks.write().await;
-        blocks.retain(|b| present.contains(b.ulid.as_str()));
+        blocks.retain(|b| {
+            let keep = present.contains(b.ulid.as_str());
+            if !keep && let Ok(id) = ulid::Ulid::from_string(&b.ulid) {
+                self.opts.samples_cache.forget_block(id);
+            }
+            keep
+        });
         blocks.extend(opened);
         blocks.sort_by(|a, b| a.ulid.cmp(&b.ulid));
         Ok(())
@@ -162,7 +175,11 @@ impl BucketSource {
 
     async fn open_block(&self, info: &BlockInfo) -> Result<Arc<dyn SeriesSource>> {
         Ok(match info.format {
-            BlockFormat::Parquet => Arc::new(ParquetBlock::open(&self.bucket, info.meta.clone()).await?),
+            BlockFormat::Parquet => Arc::new(
+                ParquetBlock::open(&self.bucket, info.meta.clone())
+                    .await?
+                    .with_cache(self.opts.samples_cache.clone()),
+            ),
             BlockFormat::Native => {
                 let block = promlake_compat::NativeBlock::open(
                     self.bucket.store().clone(),

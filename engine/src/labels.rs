@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 /// The label holding the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -15,9 +16,10 @@ pub struct Label {
     pub value: String,
 }
 
-/// A series' label set, sorted by label name, names unique.
+/// A series' label set, sorted by label name, names unique. Immutable and shared: a clone is
+/// a reference-count increment, so evaluation can hand a series' labels to every step.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// Builds a label set from pairs in any order; later duplicates replace earlier ones and
@@ -34,7 +36,13 @@ impl Labels {
             }
         }
         out.retain(|l| !l.value.is_empty());
-        Labels(out)
+        Labels(out.into())
+    }
+
+    /// An address that identifies this shared label set while it (or a clone) is alive: two
+    /// clones give the same address, so callers can memoize work per series.
+    pub fn shared_id(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<Label>() as usize
     }
 
     /// The labels, sorted by name.

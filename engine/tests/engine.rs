@@ -120,6 +120,23 @@ async fn writer_reader_round_trip_with_row_ranges_and_time_pruning() {
         assert_eq!(ts.len(), 10);
     }
     assert_eq!(block.label_values("instance", &req.matchers[..1]).await.unwrap().len(), 20);
+
+    // Through the decoded-samples cache: the same answers, the repeat served from memory.
+    let cache = promlake_engine::parquet::SamplesCache::new(1 << 20);
+    let cached = ParquetBlock::open(&bucket, info[0].meta.clone()).await.unwrap().with_cache(cache.clone());
+    assert_eq!(collect(&cached, &req).await, got);
+    assert_eq!(cache.hit_counts(), (0, 3));
+    assert_eq!(cache.usage().0, 3);
+    let wider = SelectRequest { min_time: 0, max_time: i64::MAX, ..req.clone() };
+    let bits = |s: Series| {
+        s.into_iter()
+            .map(|(l, t, v)| (l, t, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    };
+    let direct = bits(collect(&block, &wider).await);
+    assert_eq!(bits(collect(&cached, &wider).await), direct);
+    assert_eq!(cache.hit_counts(), (3, 3));
+    assert!(direct.iter().map(|s| s.1.len()).sum::<usize>() > got.iter().map(|s| s.1.len()).sum::<usize>());
     assert_eq!(block.label_names(&[]).await.unwrap(), ["__name__", "instance", "series_id"]);
 
     // An unfinished block (no meta.json) is invisible.

@@ -8,12 +8,13 @@
 //! `--sync-block-duration`; the endpoint set refreshes itself. The API lives in `crate::http`,
 //! the gRPC services in `crate::grpc`.
 
-use crate::flags::BucketArgs;
+use crate::flags::{BucketArgs, SamplesCacheArgs};
 use crate::http::{ApiState, router};
 use crate::probes::shutdown_signal;
 use anyhow::{Context, Result, bail};
 use clap::{ArgAction, Args};
 use promlake_engine::SeriesSource;
+use promlake_engine::catalog::BucketSourceOptions;
 use promlake_engine::dedup::DedupFunc;
 use promlake_engine::downsampled::BucketView;
 use promlake_engine::fanout::discovery::EndpointSpec;
@@ -67,6 +68,8 @@ pub struct QueryArgs {
     /// Optional: the bucket to serve in process, merged with the endpoints.
     #[command(flatten)]
     bucket: BucketArgs,
+    #[command(flatten)]
+    samples_cache: SamplesCacheArgs,
     /// How far back an instant selector looks for a sample (a duration such as 5m, 1h30m, 30s).
     #[arg(long = "query.lookback-delta", env = "PROMLAKE_QUERY_LOOKBACK_DELTA", default_value = "5m", value_parser = duration)]
     lookback_delta: Duration,
@@ -189,6 +192,11 @@ impl QueryArgs {
                 cfg.endpoints.clone(),
             ))
         });
+        let samples_cache = self.samples_cache.cache();
+        if bucket.is_some() {
+            let c = samples_cache.clone();
+            state.add_metrics(Arc::new(move || c.render()));
+        }
         let store_metrics = Arc::new(StoreMetrics::default());
         state.add_metrics({
             let m = store_metrics.clone();
@@ -217,7 +225,9 @@ impl QueryArgs {
                     let _ = grpc_tx.send(fanout);
                     return std::future::pending::<Result<()>>().await;
                 };
-                let source = Arc::new(BucketView::open(bucket).await.context("loading the bucket")?);
+                let opts = BucketSourceOptions { samples_cache, ..Default::default() };
+                let source =
+                    Arc::new(BucketView::open_with(bucket, opts).await.context("loading the bucket")?);
                 tracing::info!(blocks = source.raw().block_ids().await.len(), "bucket loaded; ready");
                 sets.push(Arc::new(StaticMembers(vec![(
                     "bucket".into(),

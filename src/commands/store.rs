@@ -9,7 +9,7 @@
 //! then serve gRPC on `--grpc-address` and report ready; re-sync every `--sync-block-duration`.
 //! The server itself is `promlake_engine::storeapi`.
 
-use crate::flags::BucketArgs;
+use crate::flags::{BucketArgs, SamplesCacheArgs};
 use crate::probes::{Readiness, shutdown_signal};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -33,6 +33,8 @@ pub struct StoreArgs {
     http_address: String,
     #[command(flatten)]
     bucket: BucketArgs,
+    #[command(flatten)]
+    samples_cache: SamplesCacheArgs,
     /// How often to re-list the bucket for new, deleted and newly marked blocks (0s: never).
     #[arg(long = "sync-block-duration", env = "PROMLAKE_SYNC_BLOCK_DURATION", default_value = "15m", value_parser = duration)]
     sync_interval: Duration,
@@ -125,7 +127,9 @@ impl StoreArgs {
             min_time,
             max_time,
             ignore_deletion_marks_delay: Some(self.ignore_deletion_marks_delay),
+            samples_cache: self.samples_cache.cache(),
         };
+        let samples_cache = source_opts.samples_cache.clone();
         let store_metrics = Arc::new(StoreMetrics::default());
         let server_opts = StoreServerOptions {
             component: Component::Store,
@@ -145,7 +149,7 @@ impl StoreArgs {
             .with_context(|| format!("listening on --grpc-address {}", self.grpc_address))?;
         let render = {
             let (store_metrics, sync_metrics) = (store_metrics.clone(), sync_metrics.clone());
-            move || render_metrics(&store_metrics, &sync_metrics)
+            move || render_metrics(&store_metrics, &sync_metrics) + &samples_cache.render()
         };
         let http_server = axum::serve(http, crate::probes::router(ready.clone(), render))
             .with_graceful_shutdown(shutdown_signal());

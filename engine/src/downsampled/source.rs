@@ -74,7 +74,7 @@ impl ResolutionSource {
             max_resolution_ms,
             blocks: RwLock::new(blocks),
             empty: Labels::default(),
-            opts: self.opts,
+            opts: self.opts.clone(),
         }
     }
 
@@ -119,9 +119,11 @@ impl ResolutionSource {
 
     async fn open_block(&self, info: &BlockInfo) -> Result<Opened> {
         Ok(match (info.format, resolution(&info.meta)) {
-            (BlockFormat::Parquet, 0) => {
-                Opened::Raw(Arc::new(ParquetBlock::open(&self.bucket, info.meta.clone()).await?))
-            }
+            (BlockFormat::Parquet, 0) => Opened::Raw(Arc::new(
+                ParquetBlock::open(&self.bucket, info.meta.clone())
+                    .await?
+                    .with_cache(self.opts.samples_cache.clone()),
+            )),
             (BlockFormat::Parquet, _) => {
                 Opened::Aggr(Arc::new(AggrBlock::open(&self.bucket, info.meta.clone()).await?))
             }

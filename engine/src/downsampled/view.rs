@@ -25,7 +25,7 @@ impl BucketView {
     /// Opens the finished blocks of `bucket`, raw and downsampled, that `opts` lets through
     /// (`promlake store`'s time partition and deletion marks).
     pub async fn open_with(bucket: Bucket, opts: BucketSourceOptions) -> Result<Self> {
-        let raw = Arc::new(BucketSource::open_with(bucket.clone(), opts).await?);
+        let raw = Arc::new(BucketSource::open_with(bucket.clone(), opts.clone()).await?);
         let all = Arc::new(ResolutionSource::open_with(bucket, 0, opts).await?);
         Ok(BucketView { raw, all })
     }

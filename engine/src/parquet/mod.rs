@@ -19,6 +19,7 @@
 pub mod aggr;
 mod aggr_reader;
 mod aggr_writer;
+pub mod cache;
 mod object_reader;
 mod reader;
 mod schema;
@@ -27,6 +28,7 @@ mod writer;
 pub use aggr::{AggrSeries, RES_1H, RES_5M, aggr_samples_schema};
 pub use aggr_reader::AggrBlock;
 pub use aggr_writer::AggrBlockWriter;
+pub use cache::{DEFAULT_SAMPLES_CACHE_BYTES, SamplesCache};
 pub use reader::{ParquetBlock, SeriesInfo};
 pub use schema::{
     FORMAT_VERSION, SAMPLES_FILE, SERIES_FILE, label_column_name, label_name_for_column, samples_schema,

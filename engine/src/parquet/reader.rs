@@ -1,6 +1,7 @@
 //! Reads a Parquet block: series.parquet in full (it is small), samples.parquet by exact row
 //! ranges taken from series.parquet, so only the pages holding wanted series are fetched.
 
+use super::cache::{CachedSeries, SamplesCache};
 use super::object_reader::ObjectReader;
 use super::schema::*;
 use crate::bucket::Bucket;
@@ -11,12 +12,13 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondTyp
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::file::metadata::PageIndexPolicy;
 use promlake_compat::BlockMeta;
 use std::collections::BTreeSet;
 use std::ops::Range;
+use std::sync::Arc;
 use ulid::Ulid;
 
 /// One row of series.parquet.
@@ -46,6 +48,8 @@ pub struct ParquetBlock {
     series: Vec<SeriesInfo>,
     /// samples.parquet's footer and page index, read on the first select.
     samples_meta: tokio::sync::OnceCell<ArrowReaderMetadata>,
+    /// Decoded samples kept across reads, when set.
+    cache: Option<Arc<SamplesCache>>,
 }
 
 /// Series per [`SeriesBatch`] returned by `select`.
@@ -70,6 +74,7 @@ impl ParquetBlock {
             external,
             series,
             samples_meta: tokio::sync::OnceCell::new(),
+            cache: None,
         })
     }
 
@@ -83,14 +88,69 @@ impl ParquetBlock {
         &self.series
     }
 
+    /// Keeps decoded samples of this block in `cache` (shared with the bucket's other blocks).
+    pub fn with_cache(mut self, cache: Arc<SamplesCache>) -> Self {
+        self.cache = Some(cache).filter(|c| c.enabled());
+        self
+    }
+
     /// Reads the samples of `series` inside `[min_time, max_time]`, fetching only their row
-    /// ranges. Labels in the result include the block's external labels.
+    /// ranges (or taking them from the samples cache). Labels in the result include the block's
+    /// external labels; series without samples in the range are left out.
     pub async fn read_series(
         &self,
         series: &[&SeriesInfo],
         min_time: i64,
         max_time: i64,
     ) -> Result<SeriesBatch> {
+        let Some(cache) = &self.cache else {
+            let data = self.decode(series, min_time, max_time).await?;
+            let out = series
+                .iter()
+                .zip(data)
+                .filter(|(_, (ts, _))| !ts.is_empty())
+                .map(|(s, (ts, vs))| (s.labels.merged(&self.external), ts, vs))
+                .collect();
+            return SeriesBatch::from_series(out);
+        };
+        let mut found: Vec<Option<Arc<CachedSeries>>> =
+            series.iter().map(|s| cache.get(self.id, s.id)).collect();
+        let missing: Vec<&SeriesInfo> =
+            series.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(s, _)| *s).collect();
+        if !missing.is_empty() {
+            let mut read = self.decode(&missing, i64::MIN, i64::MAX).await?.into_iter();
+            for (s, f) in series.iter().zip(found.iter_mut()) {
+                if f.is_none() {
+                    let (ts, vs) = read.next().unwrap_or_default();
+                    let data = Arc::new(CachedSeries { ts, vs });
+                    cache.insert(self.id, s.id, data.clone());
+                    *f = Some(data);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(series.len());
+        for (s, data) in series.iter().zip(found.into_iter().flatten()) {
+            let lo = data.ts.partition_point(|&t| t < min_time);
+            let hi = data.ts.partition_point(|&t| t <= max_time);
+            if lo < hi {
+                out.push((
+                    s.labels.merged(&self.external),
+                    data.ts[lo..hi].to_vec(),
+                    data.vs[lo..hi].to_vec(),
+                ));
+            }
+        }
+        SeriesBatch::from_series(out)
+    }
+
+    /// Decodes the samples of `series` inside `[min_time, max_time]`, one (timestamps, values)
+    /// pair per series in order (empty when none is in the range).
+    async fn decode(
+        &self,
+        series: &[&SeriesInfo],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<(Vec<i64>, Vec<f64>)>> {
         let path = Bucket::block_path(&self.id, SAMPLES_FILE);
         let total: u64 = self.series.last().map(|s| s.row_start + s.num_samples).unwrap_or(0);
         let mut ranges: Vec<Range<usize>> = Vec::with_capacity(series.len());
@@ -113,45 +173,60 @@ impl ParquetBlock {
             .await
             .map_err(|e| Error::parquet(&path, e))?
             .clone();
+        // Row ranges are exact, so rows are attributed to series by count: series_id is not read.
+        let parquet_schema = metadata.metadata().file_metadata().schema_descr_ptr();
+        let leaf = |name: &str| -> Result<usize> {
+            parquet_schema
+                .columns()
+                .iter()
+                .position(|c| c.name() == name)
+                .ok_or_else(|| Error::format(&path, format!("missing column {name}")))
+        };
+        let mask = ProjectionMask::leaves(&parquet_schema, [leaf(COL_TIMESTAMP)?, leaf(COL_VALUE)?]);
         let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
+            .with_projection(mask)
             .with_row_selection(selection)
             .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| Error::parquet(&path, e))?;
         let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| Error::parquet(&path, e))?;
 
-        // Rows come in series_id order and `series` is in that order too: a cursor finds each
-        // row's series without hashing.
-        let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
-            series.iter().map(|s| (s.labels.merged(&self.external), Vec::new(), Vec::new())).collect();
+        let mut out: Vec<(Vec<i64>, Vec<f64>)> = series.iter().map(|_| (Vec::new(), Vec::new())).collect();
+        // (series slot, rows of it still to come)
         let mut slot = 0usize;
+        let mut left = series.first().map_or(0, |s| s.num_samples);
         for b in &batches {
-            let ids = column(&path, b, COL_SERIES_ID)?
-                .as_primitive_opt::<UInt32Type>()
-                .ok_or_else(|| bad_type(&path, COL_SERIES_ID))?;
             let ts = column(&path, b, COL_TIMESTAMP)?
                 .as_primitive_opt::<TimestampMillisecondType>()
-                .ok_or_else(|| bad_type(&path, COL_TIMESTAMP))?;
+                .ok_or_else(|| bad_type(&path, COL_TIMESTAMP))?
+                .values();
             let vals = column(&path, b, COL_VALUE)?
                 .as_primitive_opt::<Float64Type>()
-                .ok_or_else(|| bad_type(&path, COL_VALUE))?;
-            let (ids, ts, vals) = (ids.values(), ts.values(), vals.values());
-            for ((&id, &t), &v) in ids.iter().zip(ts.iter()).zip(vals.iter()) {
-                if series.get(slot).is_none_or(|s| s.id != id) {
-                    slot = series.partition_point(|s| s.id < id);
-                    if series.get(slot).is_none_or(|s| s.id != id) {
-                        return Err(Error::format(&path, format!("row of series_id {id} outside its range")));
-                    }
+                .ok_or_else(|| bad_type(&path, COL_VALUE))?
+                .values();
+            let mut at = 0usize;
+            while at < ts.len() {
+                while left == 0 {
+                    slot += 1;
+                    left = series
+                        .get(slot)
+                        .ok_or_else(|| Error::format(&path, "more rows than series.parquet accounts for"))?
+                        .num_samples;
                 }
-                if t < min_time || t > max_time {
-                    continue;
+                let n = (left as usize).min(ts.len() - at);
+                let (t, v) = (&ts[at..at + n], &vals[at..at + n]);
+                // Keep the part inside the time range (timestamps are sorted within a series).
+                let lo = t.partition_point(|&x| x < min_time);
+                let hi = t.partition_point(|&x| x <= max_time);
+                if lo < hi {
+                    out[slot].0.extend_from_slice(&t[lo..hi]);
+                    out[slot].1.extend_from_slice(&v[lo..hi]);
                 }
-                out[slot].1.push(t);
-                out[slot].2.push(v);
+                at += n;
+                left -= n as u64;
             }
         }
-        out.retain(|s| !s.1.is_empty());
-        SeriesBatch::from_series(out)
+        Ok(out)
     }
 
     /// Series whose labels, with the block's external labels merged in (they win), satisfy all

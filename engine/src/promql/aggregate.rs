@@ -3,6 +3,7 @@
 //! following Prometheus's float arithmetic (Kahan–Neumaier sums, incremental means).
 
 use super::eval::{Elem, Evaluator, Res, Steps, Val, format_float, labels_only, labels_with, labels_without};
+use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
 use crate::Labels;
 use crate::labels::METRIC_NAME;
@@ -11,7 +12,6 @@ use promql_parser::parser::token::{
     T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
-use std::collections::HashMap;
 
 pub(crate) use super::functions::{kahan_inc, quantile};
 
@@ -62,17 +62,27 @@ impl Evaluator<'_> {
             }
         }
         let input = self.eval_vector(&a.expr, s)?;
+        let mut grouper = Grouper::default();
         let mut out = Vec::with_capacity(input.len());
         for (i, vec) in input.into_iter().enumerate() {
             let t = s.at(i);
             let param = scalar_param.as_ref().and_then(|p| p.get(i).copied()).unwrap_or(f64::NAN);
-            out.push(aggregate_step(op, vec, by, &names, param, label_param.as_deref(), t)?);
+            out.push(aggregate_step(&mut grouper, op, vec, by, &names, param, label_param.as_deref(), t)?);
         }
         Ok(Val::Vector(out))
     }
 }
 
+/// Assigns input series to groups, once per series for the whole query.
+#[derive(Default)]
+struct Grouper {
+    memo: PerSeries<usize>,
+    groups: Interner<Labels>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn aggregate_step(
+    grouper: &mut Grouper,
     op: u16,
     vec: Vec<Elem>,
     by: bool,
@@ -108,31 +118,40 @@ fn aggregate_step(
         _ => {}
     }
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Group id -> index in `groups` for this step.
+    let mut slot: Vec<usize> = Vec::new();
     for mut e in vec {
-        if let Some(l) = label {
-            e.labels = labels_with(&e.labels, l, &format_float(e.v));
-        }
-        let key = if by {
-            if let Some(l) = label {
+        let id = match label {
+            Some(l) => {
+                e.labels = labels_with(&e.labels, l, &format_float(e.v));
                 let mut n: Vec<&str> = names.to_vec();
-                n.push(l);
-                labels_only(&e.labels, &n)
-            } else {
-                labels_only(&e.labels, names)
+                n.push(if by { l } else { METRIC_NAME });
+                let key = if by { labels_only(&e.labels, &n) } else { labels_without(&e.labels, &n) };
+                grouper.groups.intern(key)
             }
-        } else {
-            let mut n: Vec<&str> = names.to_vec();
-            n.push(METRIC_NAME);
-            labels_without(&e.labels, &n)
-        };
-        let gi = match index.get(&key) {
-            Some(&gi) => gi,
             None => {
-                index.insert(key.clone(), groups.len());
-                groups.push(Group { labels: key, ..Default::default() });
+                let groups = &mut grouper.groups;
+                grouper.memo.get_or(&e.labels, |l| {
+                    groups.intern(if by {
+                        labels_only(l, names)
+                    } else {
+                        let mut n: Vec<&str> = names.to_vec();
+                        n.push(METRIC_NAME);
+                        labels_without(l, &n)
+                    })
+                })
+            }
+        };
+        if slot.len() <= id {
+            slot.resize(grouper.groups.keys.len().max(id + 1), usize::MAX);
+        }
+        let gi = match slot[id] {
+            usize::MAX => {
+                slot[id] = groups.len();
+                groups.push(Group { labels: grouper.groups.keys[id].clone(), ..Default::default() });
                 groups.len() - 1
             }
+            gi => gi,
         };
         let g = &mut groups[gi];
         g.drop_name |= e.drop_name;

@@ -3,6 +3,7 @@
 //! `group_left`/`group_right` cardinalities.
 
 use super::eval::{Elem, Evaluator, Res, Steps, Val, cmp_labels};
+use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
 use crate::Labels;
 use crate::labels::METRIC_NAME;
@@ -11,7 +12,8 @@ use promql_parser::parser::token::{
     T_POW, T_SUB, TokenId,
 };
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashSet;
 
 fn is_comparison(op: TokenId) -> bool {
     matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
@@ -75,6 +77,23 @@ impl Matching<'_> {
     }
 }
 
+/// Work remembered across steps: each series' match signature, and each matched pair's
+/// result labels.
+#[derive(Default)]
+struct Memo {
+    sigs: PerSeries<usize>,
+    sig_ids: Interner<String>,
+    /// (many-side address, one-side address) -> result labels. Both sets are kept in `sigs`.
+    metrics: FxHashMap<(usize, usize), Labels>,
+}
+
+impl Memo {
+    fn sig(&mut self, m: &Matching<'_>, l: &Labels) -> usize {
+        let ids = &mut self.sig_ids;
+        self.sigs.get_or(l, |l| ids.intern(m.signature(l)))
+    }
+}
+
 fn matching_of(m: &BinModifier) -> Matching<'_> {
     match &m.matching {
         Some(LabelModifier::Include(ls)) => {
@@ -111,13 +130,14 @@ impl Evaluator<'_> {
             (Val::Scalar(l), Val::Vector(r)) => self.vector_scalar(op, r, &l, true, return_bool, s),
             (Val::Vector(l), Val::Vector(r)) => {
                 let m = matching_of(&modifier);
+                let mut memo = Memo::default();
                 let mut out = Vec::with_capacity(l.len());
                 for (i, (a, c)) in l.into_iter().zip(r).enumerate() {
                     let t = s.at(i);
                     out.push(if is_set(op) {
-                        set_op(op, a, c, &m, t)
+                        set_op(&mut memo, op, a, c, &m, t)
                     } else {
-                        vector_vector(op, a, c, &m, &modifier.card, return_bool, t)?
+                        vector_vector(&mut memo, op, a, c, &m, &modifier.card, return_bool, t)?
                     });
                 }
                 Ok(Val::Vector(out))
@@ -168,27 +188,36 @@ impl Evaluator<'_> {
     }
 }
 
-fn set_op(op: TokenId, lhs: Vec<Elem>, rhs: Vec<Elem>, m: &Matching<'_>, t: i64) -> Vec<Elem> {
+fn set_op(
+    memo: &mut Memo,
+    op: TokenId,
+    lhs: Vec<Elem>,
+    rhs: Vec<Elem>,
+    m: &Matching<'_>,
+    t: i64,
+) -> Vec<Elem> {
     let stamp = |e: Elem| Elem { t, ..e };
     match op {
         T_LAND => {
-            let sigs: HashSet<String> = rhs.iter().map(|e| m.signature(&e.labels)).collect();
-            lhs.into_iter().filter(|e| sigs.contains(&m.signature(&e.labels))).map(stamp).collect()
+            let sigs: FxHashSet<usize> = rhs.iter().map(|e| memo.sig(m, &e.labels)).collect();
+            lhs.into_iter().filter(|e| sigs.contains(&memo.sig(m, &e.labels))).map(stamp).collect()
         }
         T_LOR => {
-            let sigs: HashSet<String> = lhs.iter().map(|e| m.signature(&e.labels)).collect();
+            let sigs: FxHashSet<usize> = lhs.iter().map(|e| memo.sig(m, &e.labels)).collect();
             let mut out: Vec<Elem> = lhs.into_iter().map(stamp).collect();
-            out.extend(rhs.into_iter().filter(|e| !sigs.contains(&m.signature(&e.labels))).map(stamp));
+            out.extend(rhs.into_iter().filter(|e| !sigs.contains(&memo.sig(m, &e.labels))).map(stamp));
             out
         }
         _ => {
-            let sigs: HashSet<String> = rhs.iter().map(|e| m.signature(&e.labels)).collect();
-            lhs.into_iter().filter(|e| !sigs.contains(&m.signature(&e.labels))).map(stamp).collect()
+            let sigs: FxHashSet<usize> = rhs.iter().map(|e| memo.sig(m, &e.labels)).collect();
+            lhs.into_iter().filter(|e| !sigs.contains(&memo.sig(m, &e.labels))).map(stamp).collect()
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn vector_vector(
+    memo: &mut Memo,
     op: TokenId,
     lhs: Vec<Elem>,
     rhs: Vec<Elem>,
@@ -209,9 +238,9 @@ fn vector_vector(
         _ => Vec::new(),
     };
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne | VectorMatchCardinality::ManyToMany);
-    let mut right: HashMap<String, &Elem> = HashMap::with_capacity(one.len());
+    let mut right: FxHashMap<usize, &Elem> = FxHashMap::default();
     for rs in &one {
-        let sig = m.signature(&rs.labels);
+        let sig = memo.sig(m, &rs.labels);
         if let Some(dup) = right.get(&sig) {
             let side = if swapped { "left hand-side" } else { "right hand-side" };
             let mut pair = [&dup.labels, &rs.labels];
@@ -227,10 +256,10 @@ fn vector_vector(
     }
     let cmp = is_comparison(op);
     let arith = !cmp;
-    let mut matched: HashMap<String, HashSet<Labels>> = HashMap::new();
+    let mut matched: FxHashMap<usize, HashSet<Labels>> = FxHashMap::default();
     let mut out = Vec::new();
     for ls in &many {
-        let sig = m.signature(&ls.labels);
+        let sig = memo.sig(m, &ls.labels);
         let Some(rs) = right.get(&sig) else { continue };
         if one_to_one {
             if matched.contains_key(&sig) {
@@ -238,7 +267,7 @@ fn vector_vector(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                 ));
             }
-            matched.insert(sig.clone(), HashSet::new());
+            matched.insert(sig, HashSet::new());
         }
         let (fl, fr) = if swapped { (rs.v, ls.v) } else { (ls.v, rs.v) };
         let (mut v, mut keep) = apply(op, fl, fr)?;
@@ -249,7 +278,11 @@ fn vector_vector(
         if !keep {
             continue;
         }
-        let metric = result_metric(&ls.labels, &rs.labels, arith, m, one_to_one, &include);
+        let metric = memo
+            .metrics
+            .entry((ls.labels.shared_id(), rs.labels.shared_id()))
+            .or_insert_with(|| result_metric(&ls.labels, &rs.labels, arith, m, one_to_one, &include))
+            .clone();
         if !one_to_one {
             let set = matched.entry(sig).or_default();
             if !set.insert(metric.clone()) {

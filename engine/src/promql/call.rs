@@ -10,6 +10,9 @@ use crate::Labels;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
 
+/// Series x steps from which a range function's evaluation is spread over threads.
+const PARALLEL_MIN_POINTS: usize = 16 * 1024;
+
 /// Strips parentheses.
 pub(crate) fn unparen(e: &Expr) -> &Expr {
     match e {
@@ -121,29 +124,59 @@ impl Evaluator<'_> {
         let ra = self.eval_range_arg(args[mi], s)?;
         let scalars = self.scalar_args(args, mi, s)?;
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
-        let mut out = Vec::with_capacity(s.len());
+        // The scalar arguments of every step, checked before any work.
+        let mut step_args: Vec<Vec<f64>> = Vec::with_capacity(s.len());
         for (i, t) in s.times().enumerate() {
-            if i % 64 == 0 {
-                self.check_timeout()?;
-            }
-            let w = ra.window(t);
             let mut sargs: Vec<f64> = scalars.iter().map(|v| v.get(i).copied().unwrap_or(f64::NAN)).collect();
             range::validate_args(name, &sargs).map_err(PromqlError::Execution)?;
             if name == "predict_linear" {
                 sargs.push(t as f64);
             }
-            let mut step = Vec::new();
-            for ser in &ra.series {
-                let pts = RangeArg::points_in(&ser.points, w);
-                if pts.is_empty() {
-                    continue;
-                }
-                if let Some(v) = range::eval(name, pts, w, &sargs) {
-                    let drop_name = if keep_name { ser.drop_name } else { true };
+            step_args.push(sargs);
+        }
+        // Series are independent: large evaluations run them in parallel, each over all steps.
+        let one = |ser: &super::eval::MSeries| -> Vec<Option<f64>> {
+            s.times()
+                .zip(&step_args)
+                .map(|(t, sargs)| {
+                    let w = ra.window(t);
+                    let pts = RangeArg::points_in(&ser.points, w);
+                    if pts.is_empty() { None } else { range::eval(name, pts, w, sargs) }
+                })
+                .collect()
+        };
+        let work: usize = ra.series.len() * s.len();
+        let values: Vec<Vec<Option<f64>>> = if work >= PARALLEL_MIN_POINTS {
+            use rayon::prelude::*;
+            let chunk = ra.series.len().div_ceil(rayon::current_num_threads() * 4).max(1);
+            let deadline = self.deadline;
+            let parts: Vec<Res<Vec<Vec<Option<f64>>>>> = ra
+                .series
+                .par_chunks(chunk)
+                .map(|c| {
+                    if std::time::Instant::now() > deadline {
+                        return Err(PromqlError::Timeout("expression evaluation".into()));
+                    }
+                    Ok(c.iter().map(one).collect())
+                })
+                .collect();
+            let mut all = Vec::with_capacity(ra.series.len());
+            for p in parts {
+                all.extend(p?);
+            }
+            all
+        } else {
+            ra.series.iter().map(one).collect()
+        };
+        self.check_timeout()?;
+        let mut out: Vec<Vec<Elem>> = (0..s.len()).map(|_| Vec::new()).collect();
+        for (ser, vals) in ra.series.iter().zip(&values) {
+            let drop_name = if keep_name { ser.drop_name } else { true };
+            for ((step, t), v) in out.iter_mut().zip(s.times()).zip(vals) {
+                if let Some(v) = *v {
                     step.push(Elem { labels: ser.labels.clone(), t, v, drop_name });
                 }
             }
-            out.push(step);
         }
         Ok(Val::Vector(out))
     }

@@ -13,6 +13,7 @@ mod binary;
 mod call;
 mod eval;
 pub mod functions;
+mod memo;
 mod selector;
 mod subquery;
 mod value;

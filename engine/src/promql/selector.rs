@@ -169,8 +169,12 @@ pub(crate) async fn fetch(
                 match index.get(&labels) {
                     Some(&i) => {
                         let s = &mut series[i];
+                        let in_order = matches!((s.ts.last(), ts.first()), (Some(a), Some(b)) if a < b);
                         s.ts.extend(ts);
                         s.vs.extend(vs);
+                        if in_order {
+                            continue;
+                        }
                         let mut pts: Vec<(i64, f64)> =
                             s.ts.iter().copied().zip(s.vs.iter().copied()).collect();
                         pts.sort_by_key(|p| p.0);

@@ -4,12 +4,12 @@
 
 use super::eval::{Elem, Evaluator, Res, Steps, Val, check_unique, cmp_labels, labels_without};
 use super::functions::{histogram, labels as label_fns};
+use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
 use crate::Labels;
 use crate::labels::METRIC_NAME;
 use promql_parser::parser::Expr;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 /// Natural order of strings: digit runs compare as numbers.
 pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
@@ -96,20 +96,30 @@ impl Evaluator<'_> {
             params.push(self.eval_scalar(a, s)?);
         }
         let v = self.eval_vector(args[n - 1], s)?;
+        // Per series: its histogram (id) and bucket bound, or None without a valid `le`.
+        let mut memo: PerSeries<Option<(usize, f64)>> = PerSeries::default();
+        let mut ids: Interner<Labels> = Interner::default();
         let mut out = Vec::with_capacity(v.len());
         for (i, step) in v.into_iter().enumerate() {
             let t = s.at(i);
             let p: Vec<f64> = params.iter().map(|p| p.get(i).copied().unwrap_or(f64::NAN)).collect();
             let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
-            let mut index: HashMap<Labels, usize> = HashMap::new();
+            let mut slot: Vec<usize> = Vec::new();
             for e in step {
-                let Some(le) = e.labels.get("le").and_then(parse_le) else { continue };
-                let key = labels_without(&e.labels, &["le"]);
-                let gi = *index.entry(key.clone()).or_insert_with(|| {
-                    groups.push((key, Vec::new()));
-                    groups.len() - 1
-                });
-                groups[gi].1.push((le, e.v));
+                let Some((id, le)) = memo.get_or(&e.labels, |l| {
+                    let le = l.get("le").and_then(parse_le)?;
+                    Some((ids.intern(labels_without(l, &["le"])), le))
+                }) else {
+                    continue;
+                };
+                if slot.len() <= id {
+                    slot.resize(ids.keys.len().max(id + 1), usize::MAX);
+                }
+                if slot[id] == usize::MAX {
+                    slot[id] = groups.len();
+                    groups.push((ids.keys[id].clone(), Vec::new()));
+                }
+                groups[slot[id]].1.push((le, e.v));
             }
             out.push(
                 groups
