@@ -1,7 +1,7 @@
 //! Sequential reading of a raw Parquet block's samples for compaction: the `timestamp` and
 //! `value` columns only (`series_id` is not decoded: series.parquet gives every series' row
-//! count), page by page through a blocking reader over the object store, so memory stays at
-//! about one page per column however large the block is.
+//! count), page by page (from the file itself in a `file://` bucket, else by blocking ranged
+//! GETs), so memory stays at about one page per column however large the block is.
 
 use crate::parquet::SAMPLES_FILE;
 use crate::{Bucket, Error, Result};
@@ -85,21 +85,17 @@ impl SampleReader {
     /// async runtime.
     pub fn open(rt: &Handle, bucket: &Bucket, id: &Ulid) -> Result<Self> {
         let path = Bucket::block_path(id, SAMPLES_FILE);
-        let store = bucket.store().clone();
-        let len = rt.block_on(store.head(&path)).map_err(|e| Error::store(&path, e))?.size;
-        let chunks = StoreChunks { rt: rt.clone(), store, path: path.clone(), len };
-        let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(chunks, opts)
-            .map_err(|e| Error::parquet(&path, e))?;
-        let mask = ProjectionMask::columns(
-            builder.parquet_schema(),
-            [crate::parquet::COL_TIMESTAMP, crate::parquet::COL_VALUE],
-        );
-        let batches = builder
-            .with_projection(mask)
-            .with_batch_size(DECODE_ROWS)
-            .build()
-            .map_err(|e| Error::parquet(&path, e))?;
+        let batches = match bucket.local_path(&path) {
+            Some(local) => {
+                let file = std::fs::File::open(&local).map_err(|e| Error::io(local.display(), e))?;
+                reader(&path, file)?
+            }
+            None => {
+                let store = bucket.store().clone();
+                let len = rt.block_on(store.head(&path)).map_err(|e| Error::store(&path, e))?.size;
+                reader(&path, StoreChunks { rt: rt.clone(), store, path: path.clone(), len })?
+            }
+        };
         Ok(SampleReader { path, batches, current: None, pos: 0, rows: 0 })
     }
 
@@ -144,6 +140,18 @@ impl SampleReader {
         }
         Ok(())
     }
+}
+
+/// A reader of the timestamp and value columns of samples.parquet in `chunks`.
+fn reader<T: ChunkReader + 'static>(path: &Path, chunks: T) -> Result<ParquetRecordBatchReader> {
+    let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(chunks, opts)
+        .map_err(|e| Error::parquet(path, e))?;
+    let mask = ProjectionMask::columns(
+        builder.parquet_schema(),
+        [crate::parquet::COL_TIMESTAMP, crate::parquet::COL_VALUE],
+    );
+    builder.with_projection(mask).with_batch_size(DECODE_ROWS).build().map_err(|e| Error::parquet(path, e))
 }
 
 /// The timestamp and value columns of a projected batch.
