@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use tokio::runtime::Handle;
 
 /// Rows per batch handed to the writer thread.
-pub const BATCH_ROWS: usize = 64 * 1024;
+pub const BATCH_ROWS: usize = 32 * 1024;
 /// Estimated rows of the native series whose chunks are fetched at once.
 const NATIVE_FETCH_ROWS: u64 = 64 * 1024;
 /// Native series whose chunks are fetched at once, at most.
@@ -200,6 +200,7 @@ fn produce(
     let mut pos = vec![0usize; inputs.len()];
     let mut parts = Vec::with_capacity(inputs.len());
     let mut pieces: Vec<Samples> = vec![Default::default(); inputs.len()];
+    let mut ends = Vec::with_capacity(inputs.len());
     let mut batch = Batch::default();
     let (mut rows_in, mut batch_in) = (0u64, 0u64);
     while let Some(labels) = next_series(inputs, &mut pos, &mut parts) {
@@ -209,14 +210,28 @@ fn produce(
             src.read(rt, k, &mut batch.ts, &mut batch.vals)?;
             batch_in += (batch.ts.len() - start) as u64;
         } else {
-            for (slot, &(i, k)) in parts.iter().enumerate() {
-                let (t, v) = pieces.get_mut(slot).ok_or_else(|| no_input(i))?;
-                t.clear();
-                v.clear();
-                sources.get_mut(i).ok_or_else(|| no_input(i))?.read(rt, k, t, v)?;
-                batch_in += t.len() as u64;
+            // Read in input order straight into the batch; in the usual case (blocks in time
+            // order, not overlapping) that already is the merged series.
+            ends.clear();
+            for &(i, k) in &parts {
+                sources.get_mut(i).ok_or_else(|| no_input(i))?.read(rt, k, &mut batch.ts, &mut batch.vals)?;
+                ends.push(batch.ts.len());
             }
-            append_merged(pieces.get_mut(..parts.len()).unwrap_or_default(), func, &mut batch);
+            batch_in += (batch.ts.len() - start) as u64;
+            if !ordered_and_disjoint(&batch.ts, start, &ends) {
+                let mut from = start;
+                for (slot, &end) in ends.iter().enumerate() {
+                    let (t, v) = pieces.get_mut(slot).ok_or_else(|| no_input(slot))?;
+                    t.clear();
+                    v.clear();
+                    t.extend_from_slice(batch.ts.get(from..end).unwrap_or_default());
+                    v.extend_from_slice(batch.vals.get(from..end).unwrap_or_default());
+                    from = end;
+                }
+                batch.ts.truncate(start);
+                batch.vals.truncate(start);
+                append_merged(pieces.get_mut(..ends.len()).unwrap_or_default(), func, &mut batch);
+            }
         }
         let n = batch.ts.len() - start;
         if n > 0 {
@@ -242,6 +257,24 @@ fn produce(
 
 fn no_input(i: usize) -> Error {
     Error::InvalidArgument(format!("compaction input {i} out of range"))
+}
+
+/// True when the pieces `ts[start..ends[0]]`, `ts[ends[0]..ends[1]]`, ... that hold samples
+/// follow each other in time without overlap: their concatenation is then what [`merge_raw`]
+/// makes of them (its stable sort by first timestamp keeps this order, nothing overlaps).
+fn ordered_and_disjoint(ts: &[i64], start: usize, ends: &[usize]) -> bool {
+    let mut prev_last: Option<i64> = None;
+    let mut from = start;
+    for &end in ends {
+        let piece = ts.get(from..end).unwrap_or_default();
+        from = end;
+        let (Some(&first), Some(&last)) = (piece.first(), piece.last()) else { continue };
+        if prev_last.is_some_and(|p| p >= first) {
+            return false;
+        }
+        prev_last = Some(last);
+    }
+    true
 }
 
 /// Appends the merge of one series' pieces (in input order) to `batch`: time-disjoint pieces
@@ -275,4 +308,44 @@ fn append_merged(pieces: &mut [Samples], func: DedupFunc, batch: &mut Batch) {
     let (t, v) = merge_raw(owned, func);
     batch.ts.extend_from_slice(&t);
     batch.vals.extend_from_slice(&v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gathers pieces the way `produce` does and compares with `merge_raw`.
+    fn gathered(pieces: &[Samples], func: DedupFunc) -> Samples {
+        let mut batch = Batch::default();
+        let mut ends = Vec::new();
+        for (t, v) in pieces {
+            batch.ts.extend_from_slice(t);
+            batch.vals.extend_from_slice(v);
+            ends.push(batch.ts.len());
+        }
+        if !ordered_and_disjoint(&batch.ts, 0, &ends) {
+            let mut owned = pieces.to_vec();
+            batch = Batch::default();
+            append_merged(&mut owned, func, &mut batch);
+        }
+        (batch.ts, batch.vals)
+    }
+
+    #[test]
+    fn gathering_in_place_equals_merge_raw() {
+        let s = |ts: &[i64], v: f64| -> Samples { (ts.to_vec(), vec![v; ts.len()]) };
+        let cases: Vec<Vec<Samples>> = vec![
+            vec![s(&[1, 2], 1.0), s(&[3, 4], 2.0), s(&[], 3.0), s(&[9], 4.0)],
+            vec![s(&[5, 6], 1.0), s(&[1, 2], 2.0)],
+            vec![s(&[1, 5], 1.0), s(&[3, 4], 2.0)],
+            vec![s(&[1, 2], 1.0), s(&[2, 3], 2.0)],
+            vec![s(&[], 1.0), s(&[], 2.0)],
+            vec![s(&[7], 1.0), s(&[7], 2.0), s(&[8], 3.0)],
+        ];
+        for pieces in cases {
+            for func in [DedupFunc::OneToOne, DedupFunc::Penalty] {
+                assert_eq!(gathered(&pieces, func), merge_raw(pieces.clone(), func), "{pieces:?}");
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ use tokio::runtime::Handle;
 use ulid::Ulid;
 
 /// Rows decoded per Arrow batch.
-const DECODE_ROWS: usize = 16 * 1024;
+const DECODE_ROWS: usize = 8 * 1024;
 /// Bytes fetched for a page header when the file has no offset index (our writers always
 /// write one; this serves files without it).
 const HEADER_FETCH: u64 = 256 * 1024;
