@@ -51,18 +51,28 @@ impl BlockInfo {
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     url: String,
+    /// The directory of a `file://` bucket opened from its URL.
+    local: Option<std::path::PathBuf>,
 }
 
 impl Bucket {
     /// Opens the bucket a configuration points at.
     pub fn open(config: &BucketConfig) -> Result<Self> {
         let (store, url) = config.build()?;
-        Ok(Bucket { store, url })
+        let local =
+            url::Url::parse(&url).ok().filter(|u| u.scheme() == "file").and_then(|u| u.to_file_path().ok());
+        Ok(Bucket { store, url, local })
     }
 
     /// Wraps an existing store (tests, in-memory buckets).
     pub fn from_store(store: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
-        Bucket { store, url: url.into() }
+        Bucket { store, url: url.into(), local: None }
+    }
+
+    /// The local file holding object `path` when the bucket is a `file://` directory (for
+    /// readers that read it directly, without the object store's thread hops and buffers).
+    pub fn local_path(&self, path: &Path) -> Option<std::path::PathBuf> {
+        self.local.as_ref().map(|dir| dir.join(path.as_ref()))
     }
 
     /// The underlying object store, rooted at the bucket's prefix.
@@ -135,6 +145,13 @@ impl Bucket {
 
     /// Streams a local file to `dest` (multipart for large files). Returns its size.
     pub async fn upload_file(&self, local: &std::path::Path, dest: &Path) -> Result<u64> {
+        if let Some(target) = self.local_path(dest) {
+            // A local bucket: a kernel-side copy instead of buffering the file in memory.
+            if let Some(dir) = target.parent() {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| Error::io(dir.display(), e))?;
+            }
+            return tokio::fs::copy(local, &target).await.map_err(|e| Error::io(target.display(), e));
+        }
         let mut file = tokio::fs::File::open(local).await.map_err(|e| Error::io(local.display(), e))?;
         let mut writer = object_store::buffered::BufWriter::new(self.store.clone(), dest.clone());
         let n = tokio::io::copy(&mut file, &mut writer).await.map_err(|e| Error::io(dest, e))?;

@@ -102,6 +102,11 @@ impl Input {
         self.len() == 0
     }
 
+    /// True for raw (not downsampled) blocks, Parquet or native.
+    pub fn is_raw(&self) -> bool {
+        !matches!(self, Input::Aggr(_))
+    }
+
     /// Labels of series `i` (without external labels).
     pub fn labels(&self, i: usize) -> Option<&Labels> {
         match self {

@@ -8,7 +8,7 @@ use super::input::{Input, SeriesData};
 use super::merge::{concat_aggr, merge_raw};
 use super::plan::{GroupKey, resolution, sources};
 use super::stream::{self, Sink};
-use super::{CompactOptions, CompactProgress, downsample, marks};
+use super::{CompactOptions, CompactProgress, downsample, marks, raw};
 use crate::bucket::{BlockInfo, Bucket};
 use crate::parquet::{AggrBlockWriter, ParquetBlockWriter};
 use crate::{Error, Result};
@@ -117,7 +117,10 @@ pub fn compact(
     } else {
         Sink::Aggr(AggrBlockWriter::new(opts.writer.clone())?)
     };
-    let rows_in = stream::run(rt, &inputs, &merge, &mut sink, progress)?;
+    let rows_in = match &mut sink {
+        Sink::Raw(w) if inputs.iter().all(Input::is_raw) => raw::run(rt, bucket, &inputs, func, w, progress)?,
+        _ => stream::run(rt, &inputs, &merge, &mut sink, progress)?,
+    };
     let written = sink.finish()?;
     let now = opts.now_ms();
     if written.num_series == 0 {

@@ -30,7 +30,9 @@ pub mod merge;
 pub mod pass;
 pub mod penalty;
 pub mod plan;
+pub mod raw;
 pub mod retention;
+pub mod samples;
 pub mod stream;
 pub mod verify;
 

@@ -31,6 +31,7 @@ pub use aggr_writer::AggrBlockWriter;
 pub use cache::{DEFAULT_SAMPLES_CACHE_BYTES, SamplesCache};
 pub use reader::{ParquetBlock, SeriesInfo};
 pub use schema::{
-    FORMAT_VERSION, SAMPLES_FILE, SERIES_FILE, label_column_name, label_name_for_column, samples_schema,
+    COL_TIMESTAMP, COL_VALUE, FORMAT_VERSION, SAMPLES_FILE, SERIES_FILE, label_column_name,
+    label_name_for_column, samples_schema,
 };
 pub use writer::{ParquetBlockWriter, WriterOptions, WrittenBlock};
