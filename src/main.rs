@@ -9,8 +9,10 @@ mod probes;
 
 use clap::Parser;
 
-/// mimalloc: conversion allocates and frees many mid-sized buffers; glibc malloc spent ~5% of
-/// import CPU there (callgrind), mimalloc less.
+/// mimalloc (v3): conversion allocates and frees many mid-sized buffers; glibc malloc spent ~5%
+/// of import CPU there (callgrind), mimalloc less. mimalloc asks for transparent huge pages, which
+/// make queries ~10% faster; batch commands that care about peak memory more than speed turn them
+/// off (see [`commands::Command::wants_small_pages`]).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
@@ -26,9 +28,21 @@ struct Cli {
     command: commands::Command,
 }
 
+/// Turns transparent huge pages off for this process (Linux; elsewhere a no-op). Under huge
+/// pages most of the compactor's resident memory was 2 MiB pages mimalloc had barely touched.
+fn disable_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!("could not disable transparent huge pages: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
+    if cli.command.wants_small_pages() {
+        disable_huge_pages();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

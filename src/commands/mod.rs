@@ -35,6 +35,11 @@ pub enum Command {
 }
 
 impl Command {
+    /// Batch jobs whose peak memory matters more than the last 10% of speed: `compact`.
+    pub fn wants_small_pages(&self) -> bool {
+        matches!(self, Command::Compact(_))
+    }
+
     /// Runs the subcommand; the exit code reports partial failures.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {

@@ -151,7 +151,7 @@ fn query_options(st: &ApiState, p: &Params, step_ms: i64) -> Result<QueryOptions
 
 /// Parse errors are the caller's (`bad_data` on parameter `query`), before anything runs.
 fn check_query(query: &str) -> Result<()> {
-    promql_parser::parser::parse(query).map(|_| ()).map_err(|e| ApiError::invalid_param("query", e))
+    promlake_engine::promql::parse(query).map(|_| ()).map_err(|e| ApiError::invalid_param("query", e))
 }
 
 /// Runs an evaluation on its own task (it is CPU-bound), bounded by the query timeout.
@@ -279,7 +279,7 @@ fn matcher_sets(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>> {
     let mut out = Vec::new();
     for s in selectors {
         let bad = |e: String| ApiError::invalid_param("match[]", e);
-        let vs = match promql_parser::parser::parse(s).map_err(bad)? {
+        let vs = match promlake_engine::promql::parse(s).map_err(bad)? {
             Expr::VectorSelector(vs) => vs,
             _ => return Err(bad(format!("{s:?} is not a series selector"))),
         };

@@ -23,6 +23,7 @@ pub use view::BucketView;
 use crate::bucket::BlockInfo;
 use crate::compact::plan::resolution;
 use crate::parquet::AggrSeries;
+use std::collections::BTreeMap;
 
 /// The aggregate a query reads from downsampled data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +103,26 @@ pub fn blocks_for(blocks: &[BlockInfo], min_time: i64, max_time: i64, max_resolu
 
 /// [`blocks_for`] with the part `[from, to]` (ms, inclusive) of the range each block answers:
 /// the part of the range (or of the gap a coarser level left) its own time range covers.
+///
+/// The choice is made per external-label set (one Prometheus, one cluster): a cluster whose
+/// history is downsampled does not hide the raw blocks of another that has only raw data.
+/// The result is time-ordered within each set.
 pub fn ranges_for(
     blocks: &[BlockInfo],
+    min_time: i64,
+    max_time: i64,
+    max_resolution: i64,
+) -> Vec<(BlockInfo, i64, i64)> {
+    let mut sets: BTreeMap<BTreeMap<String, String>, Vec<&BlockInfo>> = BTreeMap::new();
+    for b in blocks {
+        sets.entry(b.meta.external_labels()).or_default().push(b);
+    }
+    sets.into_values().flat_map(|set| ranges_in_set(&set, min_time, max_time, max_resolution)).collect()
+}
+
+/// [`ranges_for`] over the blocks of one external-label set.
+fn ranges_in_set(
+    blocks: &[&BlockInfo],
     min_time: i64,
     max_time: i64,
     max_resolution: i64,
@@ -114,7 +133,7 @@ pub fn ranges_for(
     let by_res: Vec<Vec<&BlockInfo>> = resolutions
         .iter()
         .map(|&r| {
-            let mut v: Vec<&BlockInfo> = blocks.iter().filter(|b| resolution(&b.meta) == r).collect();
+            let mut v: Vec<&BlockInfo> = blocks.iter().copied().filter(|b| resolution(&b.meta) == r).collect();
             v.sort_by_key(|b| (b.meta.min_time, b.meta.ulid.clone()));
             v
         })
@@ -243,6 +262,27 @@ mod tests {
         let parts: Vec<(i64, i64)> =
             ranges_for(&overlapping, 0, 299, 300_000).into_iter().map(|(_, f, t)| (f, t)).collect();
         assert_eq!(parts, [(0, 99), (50, 149)]);
+    }
+
+    #[test]
+    fn resolution_is_chosen_per_external_label_set() {
+        let with_labels = |ulid: &str, min: i64, max: i64, res: i64, cluster: &str| {
+            let json = format!(
+                r#"{{"ulid":"{ulid}","minTime":{min},"maxTime":{max},"version":1,"thanos":{{"labels":{{"cluster":"{cluster}"}},"downsample":{{"resolution":{res}}}}}}}"#
+            );
+            BlockInfo::from_meta(BlockMeta::parse("t", json.as_bytes()).unwrap())
+        };
+        let blocks = vec![
+            with_labels("A-raw", 0, 300, 0, "a"),
+            with_labels("A-5m", 0, 300, 300_000, "a"),
+            with_labels("B-raw", 0, 300, 0, "b"),
+        ];
+        let parts: Vec<(String, i64, i64)> =
+            ranges_for(&blocks, 0, 299, 300_000).into_iter().map(|(b, f, t)| (b.meta.ulid, f, t)).collect();
+        let want = [("A-5m", 0, 299), ("B-raw", 0, 299)];
+        assert_eq!(parts, want.map(|(u, f, t)| (u.to_string(), f, t)));
+        let raw: Vec<String> = blocks_for(&blocks, 0, 299, 0).into_iter().map(|b| b.meta.ulid).collect();
+        assert_eq!(raw, ["A-raw", "B-raw"]);
     }
 
     #[test]

@@ -14,11 +14,13 @@ mod call;
 mod eval;
 pub mod functions;
 mod memo;
+mod quote;
 mod selector;
 mod subquery;
 mod value;
 mod vector_fn;
 
+pub use quote::parse;
 pub use value::{PromqlError, QueryOptions, Sample, Series, Value};
 
 use crate::SeriesSource;
@@ -73,7 +75,7 @@ impl Engine {
         query: &str,
         time_ms: i64,
     ) -> Result<Value, PromqlError> {
-        let expr = parse(query)?;
+        let expr = parse_bad_data(query)?;
         let steps = Steps { start: time_ms, end: time_ms, step: 1 };
         let val = self.exec(source, &expr, steps).await?;
         Ok(match val {
@@ -122,7 +124,7 @@ impl Engine {
         if end_ms < start_ms {
             return Err(PromqlError::BadData("end timestamp must not be before start time".into()));
         }
-        let expr = parse(query)?;
+        let expr = parse_bad_data(query)?;
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             ValueType::Matrix => {
@@ -200,8 +202,8 @@ impl Engine {
 }
 
 /// Parses a query; parse errors are `bad_data`.
-fn parse(query: &str) -> Result<Expr, PromqlError> {
-    promql_parser::parser::parse(query).map_err(PromqlError::BadData)
+fn parse_bad_data(query: &str) -> Result<Expr, PromqlError> {
+    parse(query).map_err(PromqlError::BadData)
 }
 
 /// Is the top-level expression one whose instant result order is meaningful?
