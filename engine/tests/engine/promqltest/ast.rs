@@ -135,7 +135,7 @@ pub fn at_modifier_test_cases(expr: &Expr, eval_ms: i64) -> AtCases {
     let text = rewritten.to_string();
     // Only run the variants when promql-parser prints text that parses back to the same AST
     // (up to matcher order and empty `by ()`/`ignoring ()`, which mean the same).
-    if promql_parser::parser::parse(&text).ok().map(canonical) != Some(canonical(rewritten)) {
+    if promlake_engine::promql::parse(&text).ok().map(canonical) != Some(canonical(rewritten)) {
         return AtCases::NotPrintable;
     }
     let times = if eval_ms == 0 {
