@@ -35,8 +35,8 @@ pub enum Command {
 }
 
 impl Command {
-    /// Batch jobs whose peak memory matters more than the last 10% of speed: `compact`.
-    pub fn wants_small_pages(&self) -> bool {
+    /// Batch jobs whose peak memory matters more than the last percent of speed: `compact`.
+    pub fn wants_lean_memory(&self) -> bool {
         matches!(self, Command::Compact(_))
     }
 

@@ -21,6 +21,7 @@ pub type Transform<'a> = dyn Fn(Vec<SeriesData>) -> Result<Option<SeriesData>> +
 
 /// The block being written.
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "one sink per compaction job, never moved in a loop")]
 pub enum Sink {
     /// A raw block.
     Raw(ParquetBlockWriter),

@@ -133,7 +133,8 @@ fn ranges_in_set(
     let by_res: Vec<Vec<&BlockInfo>> = resolutions
         .iter()
         .map(|&r| {
-            let mut v: Vec<&BlockInfo> = blocks.iter().copied().filter(|b| resolution(&b.meta) == r).collect();
+            let mut v: Vec<&BlockInfo> =
+                blocks.iter().copied().filter(|b| resolution(&b.meta) == r).collect();
             v.sort_by_key(|b| (b.meta.min_time, b.meta.ulid.clone()));
             v
         })

@@ -1,19 +1,24 @@
 //! Writes one Parquet block into a local staging directory, series by series, with memory
-//! bounded by one write batch; [`WrittenBlock::upload`] then moves it into the bucket with
-//! meta.json last.
+//! bounded by one row group of samples; [`WrittenBlock::upload`] then moves it into the bucket
+//! with meta.json last.
+//!
+//! samples.parquet is written with Parquet's typed column writers, a row group at a time from
+//! three reused vectors: no Arrow arrays, level vectors or page buffers are built and dropped per
+//! batch (that churn was a third of the writer's CPU under [`ArrowWriter`], and most of a
+//! compaction's peak memory). The file is the same as ArrowWriter makes of the samples schema,
+//! `ARROW:schema` hint included.
 
 use super::schema::*;
 use crate::bucket::{Bucket, META_FILE};
 use crate::{Error, Labels, Result};
-use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
-    UInt64Array,
-};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::data_type::{DataType as ParquetType, DoubleType, Int32Type, Int64Type};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::types::ColumnPath;
 use promlake_compat::BlockMeta;
 use promlake_compat::meta::{PromlakeMeta, ThanosFile};
@@ -27,19 +32,26 @@ use ulid::Ulid;
 /// Physical layout knobs of a written block.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
-    /// Rows per row group of samples.parquet.
+    /// Rows per row group of samples.parquet (the raw writer buffers one row group: 20 bytes a
+    /// row).
     pub row_group_rows: usize,
     /// Maximum rows per data page (smaller pages prune better, cost a little size).
     pub page_rows: usize,
     /// ZSTD level for both files.
     pub zstd_level: i32,
-    /// Samples buffered before a record batch is handed to the Parquet writer.
+    /// Samples buffered before a record batch is handed to the Arrow writer of downsampled
+    /// blocks.
     pub batch_rows: usize,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { row_group_rows: 1 << 20, page_rows: 128 * 1024, zstd_level: 1, batch_rows: 1 << 16 }
+        WriterOptions {
+            row_group_rows: 256 * 1024,
+            page_rows: 128 * 1024,
+            zstd_level: 1,
+            batch_rows: 1 << 16,
+        }
     }
 }
 
@@ -55,13 +67,92 @@ pub(super) struct SeriesRow {
 /// Writes a block's two Parquet files. Series must be appended in [`Labels::block_order`].
 pub struct ParquetBlockWriter {
     dir: tempfile::TempDir,
-    samples: ArrowWriter<File>,
-    ids: Vec<u32>,
-    ts: Vec<i64>,
-    vals: Vec<f64>,
+    samples: SamplesFile,
     series: Vec<SeriesRow>,
     rows: u64,
     opts: WriterOptions,
+}
+
+/// samples.parquet of a raw block: rows buffered up to a row group, then written column by
+/// column with the typed column writers.
+struct SamplesFile {
+    writer: SerializedFileWriter<File>,
+    /// `series_id` as Parquet stores UINT32: the same bits in an INT32.
+    ids: Vec<i32>,
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+    row_group_rows: usize,
+}
+
+impl SamplesFile {
+    fn create(path: &std::path::Path, opts: &WriterOptions) -> Result<Self> {
+        let err = |e| Error::parquet(path.display(), e);
+        let schema = samples_schema();
+        let descr = ArrowSchemaConverter::new().convert(&schema).map_err(err)?;
+        let mut props = props(opts, true)?;
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let file = File::create(path).map_err(|e| Error::io(path.display(), e))?;
+        let writer =
+            SerializedFileWriter::new(file, descr.root_schema_ptr(), Arc::new(props)).map_err(err)?;
+        let row_group_rows = opts.row_group_rows.max(1);
+        Ok(SamplesFile {
+            writer,
+            ids: Vec::with_capacity(row_group_rows),
+            ts: Vec::with_capacity(row_group_rows),
+            vals: Vec::with_capacity(row_group_rows),
+            row_group_rows,
+        })
+    }
+
+    /// Appends the rows of series `id`, writing every row group that fills up.
+    fn push(&mut self, id: u32, ts: &[i64], vals: &[f64]) -> Result<()> {
+        let mut off = 0;
+        while off < ts.len() {
+            let room = self.row_group_rows.saturating_sub(self.ids.len()).max(1);
+            let end = (off + room).min(ts.len());
+            self.ids.extend(std::iter::repeat_n(id as i32, end - off));
+            self.ts.extend_from_slice(&ts[off..end]);
+            self.vals.extend_from_slice(&vals[off..end]);
+            off = end;
+            if self.ids.len() >= self.row_group_rows {
+                self.write_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let err = |e| Error::parquet(SAMPLES_FILE, e);
+        let mut rg = self.writer.next_row_group().map_err(err)?;
+        write_column::<Int32Type>(&mut rg, &self.ids)?;
+        write_column::<Int64Type>(&mut rg, &self.ts)?;
+        write_column::<DoubleType>(&mut rg, &self.vals)?;
+        rg.close().map_err(err)?;
+        self.ids.clear();
+        self.ts.clear();
+        self.vals.clear();
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<()> {
+        self.write_row_group()?;
+        self.writer.close().map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
+        Ok(())
+    }
+}
+
+/// Writes `values` as the next column chunk of `rg` (a required, flat column).
+fn write_column<T: ParquetType>(rg: &mut SerializedRowGroupWriter<'_, File>, values: &[T::T]) -> Result<()> {
+    let err = |e| Error::parquet(SAMPLES_FILE, e);
+    let mut col = rg
+        .next_column()
+        .map_err(err)?
+        .ok_or_else(|| Error::format(SAMPLES_FILE, "the samples schema has fewer columns than written"))?;
+    col.typed::<T>().write_batch(values, None, None).map_err(err)?;
+    col.close().map_err(err)
 }
 
 impl std::fmt::Debug for ParquetBlockWriter {
@@ -70,7 +161,7 @@ impl std::fmt::Debug for ParquetBlockWriter {
             .field("dir", &self.dir.path())
             .field("series", &self.series.len())
             .field("rows", &self.rows)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,13 +210,17 @@ pub(super) fn stage_samples(
     schema: SchemaRef,
     props: WriterProperties,
 ) -> Result<(TempDir, ArrowWriter<File>)> {
-    let dir =
-        tempfile::Builder::new().prefix(prefix).tempdir().map_err(|e| Error::io("temporary directory", e))?;
+    let dir = staging_dir(prefix)?;
     let path = dir.path().join(SAMPLES_FILE);
     let file = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
     let samples =
         ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path.display(), e))?;
     Ok((dir, samples))
+}
+
+/// A fresh local staging directory named with `prefix`.
+fn staging_dir(prefix: &str) -> Result<TempDir> {
+    tempfile::Builder::new().prefix(prefix).tempdir().map_err(|e| Error::io("temporary directory", e))
 }
 
 /// The id the next series gets, after checking that `labels` sorts after the last series.
@@ -142,17 +237,9 @@ pub(super) fn next_series_id(series: &[SeriesRow], labels: &Labels) -> Result<u3
 impl ParquetBlockWriter {
     /// Starts a block in a fresh local staging directory.
     pub fn new(opts: WriterOptions) -> Result<Self> {
-        let (dir, samples) = stage_samples("promlake-block-", samples_schema(), props(&opts, true)?)?;
-        Ok(ParquetBlockWriter {
-            dir,
-            samples,
-            ids: Vec::with_capacity(opts.batch_rows),
-            ts: Vec::with_capacity(opts.batch_rows),
-            vals: Vec::with_capacity(opts.batch_rows),
-            series: Vec::new(),
-            rows: 0,
-            opts,
-        })
+        let dir = staging_dir("promlake-block-")?;
+        let samples = SamplesFile::create(&dir.path().join(SAMPLES_FILE), &opts)?;
+        Ok(ParquetBlockWriter { dir, samples, series: Vec::new(), rows: 0, opts })
     }
 
     /// Appends one series with its samples (time-ordered). Series without samples are skipped.
@@ -178,38 +265,8 @@ impl ParquetBlockWriter {
             max_time,
         });
         self.rows += ts.len() as u64;
-        let mut off = 0;
-        while off < ts.len() {
-            let room = self.opts.batch_rows.saturating_sub(self.ids.len()).max(1);
-            let end = (off + room).min(ts.len());
-            self.ids.extend(std::iter::repeat_n(id, end - off));
-            self.ts.extend_from_slice(&ts[off..end]);
-            self.vals.extend_from_slice(&vals[off..end]);
-            off = end;
-            if self.ids.len() >= self.opts.batch_rows {
-                self.flush()?;
-            }
-        }
+        self.samples.push(id, ts, vals)?;
         Ok(Some(id))
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.ids.is_empty() {
-            return Ok(());
-        }
-        let batch = RecordBatch::try_new(
-            samples_schema(),
-            vec![
-                Arc::new(UInt32Array::from(std::mem::take(&mut self.ids))),
-                Arc::new(TimestampMillisecondArray::from(std::mem::take(&mut self.ts)).with_timezone("UTC")),
-                Arc::new(Float64Array::from(std::mem::take(&mut self.vals))),
-            ],
-        )?;
-        self.samples.write(&batch).map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
-        self.ids.reserve(self.opts.batch_rows);
-        self.ts.reserve(self.opts.batch_rows);
-        self.vals.reserve(self.opts.batch_rows);
-        Ok(())
     }
 
     /// Number of samples appended so far.
@@ -218,9 +275,8 @@ impl ParquetBlockWriter {
     }
 
     /// Closes samples.parquet and writes series.parquet.
-    pub fn finish(mut self) -> Result<WrittenBlock> {
-        self.flush()?;
-        self.samples.close().map_err(|e| Error::parquet(SAMPLES_FILE, e))?;
+    pub fn finish(self) -> Result<WrittenBlock> {
+        self.samples.close()?;
         let series_path = self.dir.path().join(SERIES_FILE);
         write_series(&series_path, &self.series, &self.opts, Vec::new())?;
         let size = |name: &str| -> Result<u64> {
@@ -357,5 +413,44 @@ impl WrittenBlock {
         thanos.files = files;
         bucket.put_bytes(&Bucket::block_path(id, META_FILE), meta.to_json_pretty()).await?;
         Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use arrow::array::{AsArray, Float64Array, TimestampMillisecondArray};
+    use arrow::datatypes::{Float64Type, TimestampMillisecondType, UInt32Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    #[test]
+    fn samples_file_reads_back_as_the_arrow_schema_in_row_groups() {
+        let opts = WriterOptions { row_group_rows: 4, page_rows: 2, ..Default::default() };
+        let mut w = ParquetBlockWriter::new(opts).unwrap();
+        let series = [("a", 3), ("b", 5), ("c", 1)];
+        for (name, n) in series {
+            let ts: Vec<i64> = (0..n).map(|i| i * 1000).collect();
+            let vals: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+            w.append(Labels::from_pairs([("__name__", name)]), &ts, &vals).unwrap();
+        }
+        let block = w.finish().unwrap();
+        let file = File::open(block.local_dir().join(SAMPLES_FILE)).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        assert_eq!(builder.schema().fields(), samples_schema().fields());
+        assert_eq!(builder.schema().metadata()["promlake.format_version"], FORMAT_VERSION.to_string());
+        assert_eq!(builder.metadata().num_row_groups(), 3, "9 rows in row groups of 4");
+        let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+        let all = arrow::compute::concat_batches(&samples_schema(), &batches).unwrap();
+        let ids: Vec<u32> = all.column(0).as_primitive::<UInt32Type>().values().to_vec();
+        assert_eq!(ids, [0, 0, 0, 1, 1, 1, 1, 1, 2]);
+        let ts = all.column(1).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(
+            ts,
+            &TimestampMillisecondArray::from(vec![0, 1000, 2000, 0, 1000, 2000, 3000, 4000, 0])
+                .with_timezone("UTC")
+        );
+        let vals = all.column(2).as_primitive::<Float64Type>();
+        assert_eq!(vals, &Float64Array::from(vec![0.5, 1.5, 2.5, 0.5, 1.5, 2.5, 3.5, 4.5, 0.5]));
     }
 }

@@ -98,8 +98,10 @@ fn decode_bytes(literal: &str) -> Result<Option<String>, String> {
             },
             b'u' | b'U' => {
                 let n = if e == b'u' { 4 } else { 8 };
-                let Some(c) =
-                    inner.get(i + 2..i + 2 + n).and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32)
+                let Some(c) = inner
+                    .get(i + 2..i + 2 + n)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32)
                 else {
                     return Ok(None);
                 };
