@@ -3,10 +3,10 @@
 //! with meta.json last.
 //!
 //! samples.parquet is written with Parquet's typed column writers, a row group at a time from
-//! three reused vectors: no Arrow arrays, level vectors or page buffers are built and dropped per
-//! batch (that churn was a third of the writer's CPU under [`ArrowWriter`], and most of a
-//! compaction's peak memory). The file is the same as ArrowWriter makes of the samples schema,
-//! `ARROW:schema` hint included.
+//! three reused vectors: no Arrow arrays or level vectors are built and dropped per batch, as
+//! under [`ArrowWriter`]. Conversion went from 9.2-10.0M to 13.9-14.4M samples per CPU-second;
+//! compaction, whose time is mostly decoding and Parquet's own page encoding, barely moved. The
+//! file is the same as ArrowWriter makes of the samples schema, `ARROW:schema` hint included.
 
 use super::schema::*;
 use crate::bucket::{Bucket, META_FILE};

@@ -57,7 +57,8 @@ fn byte_escapes_as_utf8(query: &str) -> Result<Cow<'_, str>, String> {
                 let literal = &query[start..end];
                 if let Some(text) = decode_bytes(literal)? {
                     out.push_str(&query[copied..start]);
-                    push_quoted(&mut out, &text);
+                    // Go's quoting only escapes what promql-parser decodes the same way.
+                    out.push_str(&promlake_compat::dumpfmt::go_quote(&text));
                     copied = end;
                 }
             }
@@ -129,20 +130,6 @@ fn decode_bytes(literal: &str) -> Result<Option<String>, String> {
     String::from_utf8(bytes).map(Some).map_err(|_| format!("string literal {literal} is not valid UTF-8"))
 }
 
-/// Appends `text` as a double-quoted literal promql-parser decodes back to `text`.
-fn push_quoted(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c if c.is_ascii_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "test code")]
@@ -151,7 +138,7 @@ mod tests {
     #[test]
     fn byte_escapes_spell_utf8() {
         assert_eq!(byte_escapes_as_utf8(r#"x{a="\xc3\xa9"}"#).unwrap(), r#"x{a="é"}"#);
-        assert_eq!(byte_escapes_as_utf8(r#"x{a='\303\251\n"'}"#).unwrap(), "x{a=\"é\\u000a\\\"\"}");
+        assert_eq!(byte_escapes_as_utf8(r#"x{a='\303\251\n"'}"#).unwrap(), "x{a=\"é\\n\\\"\"}");
         // Nothing to rewrite: ASCII escapes, \u escapes, raw strings and comments stay as written.
         for q in [r#"x{a="\x41\n", b="\u00e9"}"#, r"x{a=`\xff`}", "x # \"\\xff\"\n", "plain"] {
             assert!(matches!(byte_escapes_as_utf8(q).unwrap(), Cow::Borrowed(_)), "{q}");
