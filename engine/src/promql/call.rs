@@ -3,15 +3,12 @@
 //! own functions (`time`, `pi`, `scalar`, `vector`, `timestamp`, `absent*`, ...). Functions that
 //! reorder or relabel vectors live in `vector_fn.rs`.
 
-use super::eval::{Elem, Evaluator, RangeArg, Res, Steps, Val, map_elems};
+use super::eval::{Elem, Evaluator, PARALLEL_MIN_POINTS, Res, Steps, Val, map_elems};
 use super::functions::{math, range, time};
 use super::value::PromqlError;
 use crate::Labels;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
-
-/// Series x steps from which a range function's evaluation is spread over threads.
-const PARALLEL_MIN_POINTS: usize = 16 * 1024;
 
 /// Strips parentheses.
 pub(crate) fn unparen(e: &Expr) -> &Expr {
@@ -86,7 +83,7 @@ impl Evaluator<'_> {
                 let mut out = Vec::with_capacity(s.len());
                 for t in s.times() {
                     let w = ra.window(t);
-                    let present = ra.series.iter().filter(|x| !RangeArg::points_in(&x.points, w).is_empty());
+                    let present = ra.series.iter().filter(|x| !x.window(w).is_empty());
                     if name == "present_over_time" {
                         out.push(
                             present
@@ -140,8 +137,7 @@ impl Evaluator<'_> {
                 .zip(&step_args)
                 .map(|(t, sargs)| {
                     let w = ra.window(t);
-                    let pts = RangeArg::points_in(&ser.points, w);
-                    if pts.is_empty() { None } else { range::eval(name, pts, w, sargs) }
+                    range::eval(name, ser.window(w), w, sargs)
                 })
                 .collect()
         };

@@ -6,10 +6,12 @@
 //! instant queries of range vectors) or a string. Selector data is fetched before evaluation
 //! (see `selector.rs`), so evaluation itself is synchronous.
 
+use super::functions::{Points, Window};
 use super::selector::SeriesData;
 use super::value::{PromqlError, QueryOptions};
 use crate::Labels;
 use crate::labels::METRIC_NAME;
+use arrow::buffer::ScalarBuffer;
 use promql_parser::parser::{AtModifier, Expr, Offset};
 use std::cell::Cell;
 use std::cmp::Ordering;
@@ -27,12 +29,32 @@ pub(crate) struct Elem {
     pub drop_name: bool,
 }
 
-/// One series of a range vector.
+/// One series of a range vector, its samples as Arrow columns (for a matrix selector, slices of
+/// the scanned batches' buffers).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MSeries {
     pub labels: Labels,
     pub drop_name: bool,
-    pub points: Vec<(i64, f64)>,
+    pub ts: ScalarBuffer<i64>,
+    pub vs: ScalarBuffer<f64>,
+}
+
+impl Default for MSeries {
+    fn default() -> Self {
+        MSeries { labels: Labels::default(), drop_name: false, ts: Vec::new().into(), vs: Vec::new().into() }
+    }
+}
+
+impl MSeries {
+    /// All samples.
+    pub(crate) fn points(&self) -> Points<'_> {
+        Points::new(&self.ts, &self.vs)
+    }
+
+    /// The samples inside the window.
+    pub(crate) fn window(&self, w: Window) -> Points<'_> {
+        self.points().window(w)
+    }
 }
 
 /// An intermediate value over all steps.
@@ -93,6 +115,49 @@ impl Steps {
     pub(crate) fn times(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.len()).map(|i| self.at(i))
     }
+}
+
+/// Series x steps from which an evaluation is spread over threads.
+pub(crate) const PARALLEL_MIN_POINTS: usize = 16 * 1024;
+
+impl Steps {
+    /// The steps cut into at most `parts` contiguous runs of about equal length.
+    pub(crate) fn chunks(&self, parts: usize) -> Vec<Steps> {
+        let n = self.len();
+        let size = n.div_ceil(parts.max(1)).max(1);
+        (0..n)
+            .step_by(size)
+            .map(|a| Steps { start: self.at(a), end: self.at((a + size).min(n) - 1), step: self.step })
+            .collect()
+    }
+}
+
+/// Builds an instant vector per step with `f`, which fills the steps of one contiguous run.
+/// Runs are evaluated in parallel when `work` (series x steps) is large; the deadline is checked
+/// before each run.
+pub(crate) fn per_step_runs(
+    s: Steps,
+    work: usize,
+    deadline: Instant,
+    f: impl Fn(Steps) -> Vec<Vec<Elem>> + Sync,
+) -> Res<Vec<Vec<Elem>>> {
+    use rayon::prelude::*;
+    let run = |c: Steps| -> Res<Vec<Vec<Elem>>> {
+        if Instant::now() > deadline {
+            return Err(PromqlError::Timeout("expression evaluation".into()));
+        }
+        Ok(f(c))
+    };
+    if work < PARALLEL_MIN_POINTS || s.len() < 2 {
+        return run(s);
+    }
+    let parts: Vec<Res<Vec<Vec<Elem>>>> =
+        s.chunks(rayon::current_num_threads() * 4).into_par_iter().map(run).collect();
+    let mut out = Vec::with_capacity(s.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
 }
 
 /// Walks the AST over steps with prefetched selector data.
@@ -164,12 +229,14 @@ impl Evaluator<'_> {
                 let w = arg.window(s.start);
                 let mut out = Vec::new();
                 for ser in &arg.series {
-                    let pts = RangeArg::points_in(&ser.points, w);
-                    if !pts.is_empty() {
+                    let lo = ser.ts.partition_point(|&t| t <= w.start);
+                    let hi = ser.ts.partition_point(|&t| t <= w.end);
+                    if lo < hi {
                         out.push(MSeries {
                             labels: ser.labels.clone(),
                             drop_name: ser.drop_name,
-                            points: pts.to_vec(),
+                            ts: ser.ts.slice(lo, hi - lo),
+                            vs: ser.vs.slice(lo, hi - lo),
                         });
                     }
                 }
@@ -223,16 +290,9 @@ pub(crate) struct RangeArg {
 
 impl RangeArg {
     /// The window `(end - range, end]` seen at evaluation time `t`.
-    pub(crate) fn window(&self, t: i64) -> super::functions::Window {
+    pub(crate) fn window(&self, t: i64) -> Window {
         let end = self.at.unwrap_or(t) - self.offset_ms;
-        super::functions::Window { start: end - self.range_ms, end }
-    }
-
-    /// The points of a series inside the window.
-    pub(crate) fn points_in(points: &[(i64, f64)], w: super::functions::Window) -> &[(i64, f64)] {
-        let lo = points.partition_point(|p| p.0 <= w.start);
-        let hi = points.partition_point(|p| p.0 <= w.end);
-        if lo >= hi { &[] } else { &points[lo..hi] }
+        Window { start: end - self.range_ms, end }
     }
 }
 

@@ -94,8 +94,8 @@ impl Engine {
                 let mut out: Vec<Series> = series
                     .into_iter()
                     .map(|s| Series {
+                        points: s.ts.iter().copied().zip(s.vs.iter().copied()).collect(),
                         labels: if s.drop_name { drop_metric_name(&s.labels) } else { s.labels },
-                        points: s.points,
                     })
                     .collect();
                 check_unique_series(&out)?;

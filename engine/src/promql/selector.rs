@@ -2,10 +2,14 @@
 //! from the [`SeriesSource`], and evaluating instant-vector selectors (lookback, staleness,
 //! offset, `@`) and matrix selectors (left-open windows, staleness markers dropped).
 
-use super::eval::{Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, resolve_at};
+use super::eval::{
+    Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, per_step_runs, resolve_at,
+};
 use super::value::PromqlError;
-use crate::source::{SelectHints, SelectRequest, Warnings};
+use crate::source::{SelectHints, SelectRequest, SeriesBatch, Warnings};
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
+use arrow::array::{Float64Array, TimestampMillisecondArray, UInt32Array};
+use arrow::buffer::ScalarBuffer;
 use futures::StreamExt;
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Expr, VectorSelector};
@@ -19,12 +23,66 @@ pub(crate) fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
-/// One fetched series.
+/// One fetched series: its samples as Arrow buffers, time-ordered. A series that arrives in one
+/// batch (the common case) keeps zero-copy slices of that batch's `timestamp` and `value` columns.
 #[derive(Debug, Clone)]
 pub(crate) struct SeriesData {
     pub labels: Labels,
-    pub ts: Vec<i64>,
-    pub vs: Vec<f64>,
+    pub ts: ScalarBuffer<i64>,
+    pub vs: ScalarBuffer<f64>,
+}
+
+/// A series' timestamp and value columns.
+type Columns = (ScalarBuffer<i64>, ScalarBuffer<f64>);
+
+/// Column slices of one series gathered from a source's batches.
+type Parts = Vec<Columns>;
+
+/// The runs of rows of each series in `batch` (rows are ordered by series, then time) as
+/// zero-copy slices of its columns: `(index into batch.labels, timestamps, values)`.
+fn series_runs(batch: &SeriesBatch) -> Res<Vec<(usize, Columns)>> {
+    let cols = batch.samples.columns();
+    let (Some(idx), Some(ts), Some(vs)) = (
+        cols.first().and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
+        cols.get(1).and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()),
+        cols.get(2).and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
+    ) else {
+        return Err(PromqlError::Storage(format!(
+            "a source answered samples with schema {}, not (series, timestamp, value)",
+            batch.samples.schema()
+        )));
+    };
+    let (idx, ts, vs) = (idx.values(), ts.values(), vs.values());
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < idx.len() {
+        let id = idx[start];
+        let len = idx[start..].iter().take_while(|&&x| x == id).count();
+        out.push((id as usize, (ts.slice(start, len), vs.slice(start, len))));
+        start += len;
+    }
+    Ok(out)
+}
+
+/// Joins a series' parts: one part is kept as it is; parts in time order are concatenated;
+/// otherwise samples are sorted by time and, of equal timestamps, the first one seen is kept.
+fn join_parts(mut parts: Parts) -> Columns {
+    if parts.len() == 1 {
+        return parts.swap_remove(0);
+    }
+    let in_order =
+        parts.windows(2).all(|w| matches!((w[0].0.last(), w[1].0.first()), (Some(a), Some(b)) if a < b));
+    if in_order {
+        let ts: Vec<i64> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
+        let vs: Vec<f64> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
+        return (ts.into(), vs.into());
+    }
+    let mut pts: Vec<(i64, f64)> =
+        parts.iter().flat_map(|p| p.0.iter().copied().zip(p.1.iter().copied())).collect();
+    pts.sort_by_key(|p| p.0);
+    pts.dedup_by_key(|p| p.0);
+    let (ts, vs): (Vec<i64>, Vec<f64>) = pts.into_iter().unzip();
+    (ts.into(), vs.into())
 }
 
 /// A selector's fetch: its key (node address), matchers and time range.
@@ -160,37 +218,86 @@ pub(crate) async fn fetch(
         }
         let mut stream = source.select(&req).await?;
         let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<SeriesData> = Vec::new();
+        let mut series: Vec<(Labels, Parts)> = Vec::new();
         while let Some(batch) = stream.next().await {
             if std::time::Instant::now() > deadline {
                 return Err(timed_out());
             }
-            for (labels, ts, vs) in batch?.to_series() {
-                match index.get(&labels) {
-                    Some(&i) => {
-                        let s = &mut series[i];
-                        let in_order = matches!((s.ts.last(), ts.first()), (Some(a), Some(b)) if a < b);
-                        s.ts.extend(ts);
-                        s.vs.extend(vs);
-                        if in_order {
-                            continue;
-                        }
-                        let mut pts: Vec<(i64, f64)> =
-                            s.ts.iter().copied().zip(s.vs.iter().copied()).collect();
-                        pts.sort_by_key(|p| p.0);
-                        pts.dedup_by_key(|p| p.0);
-                        (s.ts, s.vs) = pts.into_iter().unzip();
-                    }
+            let batch = batch?;
+            for (id, cols) in series_runs(&batch)? {
+                let Some(labels) = batch.labels.get(id) else {
+                    return Err(PromqlError::Storage(format!(
+                        "a source answered samples of series {id} but only {} label sets",
+                        batch.labels.len()
+                    )));
+                };
+                match index.get(labels) {
+                    Some(&i) => series[i].1.push(cols),
                     None => {
                         index.insert(labels.clone(), series.len());
-                        series.push(SeriesData { labels, ts, vs });
+                        series.push((labels.clone(), vec![cols]));
                     }
                 }
             }
         }
+        let series: Vec<SeriesData> = series
+            .into_iter()
+            .map(|(labels, parts)| {
+                let (ts, vs) = join_parts(parts);
+                SeriesData { labels, ts, vs }
+            })
+            .collect();
         out.insert(p.key, series);
     }
     Ok(out)
+}
+
+/// The instant vectors of the steps `run`: for each series, the latest sample at or before the
+/// step's reference time `ref_t(t)` (non-decreasing in `t`) and after `ref_t - lookback`, unless
+/// it is a staleness marker. Each series' timestamp column is walked once across the steps.
+fn instant_samples(
+    series: &[SeriesData],
+    run: Steps,
+    ref_t: impl Fn(i64) -> i64,
+    lookback: i64,
+) -> Vec<Vec<Elem>> {
+    let mut out: Vec<Vec<Elem>> = (0..run.len()).map(|_| Vec::new()).collect();
+    for ser in series {
+        let ts: &[i64] = &ser.ts;
+        let mut n = 0;
+        for (step, t) in out.iter_mut().zip(run.times()) {
+            let r = ref_t(t);
+            n = advance(ts, n, r);
+            if n == 0 {
+                continue;
+            }
+            let (st, sv) = (ts[n - 1], ser.vs[n - 1]);
+            if st > r - lookback && !is_stale(sv) {
+                step.push(Elem { labels: ser.labels.clone(), t: st, v: sv, drop_name: false });
+            }
+        }
+    }
+    out
+}
+
+/// The number of timestamps `<= t`, given that the first `n` are: gallops forward from `n`, so
+/// a walk over ascending `t` costs O(steps x log(gap)).
+fn advance(ts: &[i64], n: usize, t: i64) -> usize {
+    let rest = &ts[n.min(ts.len())..];
+    let mut hi = 1;
+    while hi < rest.len() && rest[hi - 1] <= t {
+        hi *= 2;
+    }
+    n + rest[..hi.min(rest.len())].partition_point(|&x| x <= t)
+}
+
+/// The series' samples without staleness markers (zero-copy when it has none).
+fn without_stale(ser: &SeriesData) -> Columns {
+    if !ser.vs.iter().any(|&v| is_stale(v)) {
+        return (ser.ts.clone(), ser.vs.clone());
+    }
+    let keep: Vec<usize> = (0..ser.vs.len()).filter(|&i| !is_stale(ser.vs[i])).collect();
+    (keep.iter().map(|&i| ser.ts[i]).collect(), keep.iter().map(|&i| ser.vs[i]).collect())
 }
 
 impl Evaluator<'_> {
@@ -208,26 +315,10 @@ impl Evaluator<'_> {
         let at = self.at_time(&vs.at);
         let off = offset_ms(&vs.offset);
         let lookback = self.opts.lookback_delta_ms;
-        let mut out: Vec<Vec<Elem>> = vec![Vec::new(); s.len()];
-        for (i, t) in s.times().enumerate() {
-            if i % 64 == 0 {
-                self.check_timeout()?;
-            }
-            let ref_t = at.unwrap_or(t) - off;
-            let step = &mut out[i];
-            for ser in series {
-                let n = ser.ts.partition_point(|&x| x <= ref_t);
-                if n == 0 {
-                    continue;
-                }
-                let (st, sv) = (ser.ts[n - 1], ser.vs[n - 1]);
-                if st <= ref_t - lookback || is_stale(sv) {
-                    continue;
-                }
-                step.push(Elem { labels: ser.labels.clone(), t: st, v: sv, drop_name: false });
-            }
-            self.add_samples(step.len())?;
-        }
+        let out = per_step_runs(s, series.len() * s.len(), self.deadline, |run| {
+            instant_samples(series, run, |t| at.unwrap_or(t) - off, lookback)
+        })?;
+        self.add_samples(out.iter().map(Vec::len).sum())?;
         Ok(Val::Vector(out))
     }
 
@@ -240,16 +331,10 @@ impl Evaluator<'_> {
                 let mut out = Vec::with_capacity(series.len());
                 let mut n = 0;
                 for ser in series {
-                    let points: Vec<(i64, f64)> = ser
-                        .ts
-                        .iter()
-                        .copied()
-                        .zip(ser.vs.iter().copied())
-                        .filter(|p| !is_stale(p.1))
-                        .collect();
-                    n += points.len();
-                    if !points.is_empty() {
-                        out.push(MSeries { labels: ser.labels.clone(), drop_name: false, points });
+                    let (ts, vs) = without_stale(ser);
+                    n += ts.len();
+                    if !ts.is_empty() {
+                        out.push(MSeries { labels: ser.labels.clone(), drop_name: false, ts, vs });
                     }
                 }
                 self.add_samples(n)?;

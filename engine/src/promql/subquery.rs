@@ -26,6 +26,7 @@ impl Evaluator<'_> {
         let start = align_up(lo - off - range, step);
         let end = hi - off;
         let mut series: Vec<MSeries> = Vec::new();
+        let mut columns: Vec<(Vec<i64>, Vec<f64>)> = Vec::new();
         if start <= end {
             let inner = Steps { start, end, step };
             let mut index: HashMap<Labels, usize> = HashMap::new();
@@ -40,19 +41,21 @@ impl Evaluator<'_> {
                                 series.push(MSeries {
                                     labels: e.labels,
                                     drop_name: false,
-                                    points: Vec::new(),
+                                    ..MSeries::default()
                                 });
+                                columns.push((Vec::new(), Vec::new()));
                                 series.len() - 1
                             });
                             series[idx].drop_name |= e.drop_name;
-                            series[idx].points.push((t, e.v));
+                            columns[idx].0.push(t);
+                            columns[idx].1.push(e.v);
                         }
                     }
                 }
                 Val::Scalar(vals) => {
                     n = vals.len();
-                    let points = vals.into_iter().enumerate().map(|(i, v)| (inner.at(i), v)).collect();
-                    series.push(MSeries { labels: Labels::default(), drop_name: false, points });
+                    series.push(MSeries::default());
+                    columns.push((inner.times().collect(), vals));
                 }
                 other => {
                     return Err(super::value::PromqlError::BadData(format!(
@@ -62,6 +65,9 @@ impl Evaluator<'_> {
                 }
             }
             self.add_samples(n)?;
+        }
+        for (ser, (ts, vs)) in series.iter_mut().zip(columns) {
+            (ser.ts, ser.vs) = (ts.into(), vs.into());
         }
         Ok(RangeArg { series, range_ms: range, offset_ms: off, at })
     }

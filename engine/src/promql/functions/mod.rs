@@ -28,6 +28,53 @@ pub struct Window {
     pub end: i64,
 }
 
+/// One series' samples as two columns of equal length, time-ordered: timestamps (ms) and values.
+/// The evaluator hands out slices of the Arrow buffers it scanned, so the functions read the
+/// stored columns in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Points<'a> {
+    /// Sample timestamps (ms).
+    pub ts: &'a [i64],
+    /// Sample values.
+    pub vs: &'a [f64],
+}
+
+impl<'a> Points<'a> {
+    /// Pairs two columns; the shorter length wins.
+    pub fn new(ts: &'a [i64], vs: &'a [f64]) -> Self {
+        let n = ts.len().min(vs.len());
+        Points { ts: &ts[..n], vs: &vs[..n] }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// True without samples.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// The first sample.
+    pub fn first(&self) -> Option<(i64, f64)> {
+        Some((*self.ts.first()?, *self.vs.first()?))
+    }
+
+    /// The last sample.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        Some((*self.ts.last()?, *self.vs.last()?))
+    }
+
+    /// The samples inside `w` (`w.start < t <= w.end`), found by binary search on the
+    /// timestamp column.
+    pub fn window(&self, w: Window) -> Points<'a> {
+        let lo = self.ts.partition_point(|&t| t <= w.start);
+        let hi = self.ts.partition_point(|&t| t <= w.end).max(lo);
+        Points { ts: &self.ts[lo..hi], vs: &self.vs[lo..hi] }
+    }
+}
+
 /// One step of Kahan–Neumaier summation (Prometheus `kahansum.Inc`): adds `inc` to `sum` with
 /// compensation `c`, returning the new `(sum, c)`. The final value is `sum + c` (unless `sum` is
 /// infinite, in which case the compensation is meaningless and reset to 0).

@@ -7,7 +7,7 @@
 //! none. Functions return `None` exactly where Prometheus emits no sample (e.g. `rate` over fewer
 //! than two samples, any function over an empty window).
 
-use super::{Window, kahan_inc, quantile};
+use super::{Points, Window, kahan_inc, quantile};
 
 /// Every function name [`eval`] understands.
 const RANGE_FUNCTIONS: &[&str] = &[
@@ -51,20 +51,17 @@ const RANGE_FUNCTIONS: &[&str] = &[
 /// `window.end` under `offset`/`@`: the evaluator should pass the evaluation timestamp (ms, as
 /// f64) as `args[1]`; without it `window.end` is used. `double_exponential_smoothing` returns
 /// `None` for factors [`validate_args`] rejects (the evaluator should raise that error first).
-pub fn eval(name: &str, points: &[(i64, f64)], window: Window, args: &[f64]) -> Option<f64> {
-    if points.is_empty() {
-        return None;
-    }
-    let first = points[0];
-    let last = points[points.len() - 1];
+pub fn eval(name: &str, points: Points<'_>, window: Window, args: &[f64]) -> Option<f64> {
+    let (first, last) = (points.first()?, points.last()?);
+    let vs = points.vs;
     let value = match name {
         "rate" => return extrapolated_rate(points, window, true, true),
         "increase" => return extrapolated_rate(points, window, true, false),
         "delta" => return extrapolated_rate(points, window, false, false),
         "irate" => return instant_value(points, true),
         "idelta" => return instant_value(points, false),
-        "avg_over_time" => avg_over_time(points),
-        "sum_over_time" => sum_over_time(points),
+        "avg_over_time" => avg_over_time(vs),
+        "sum_over_time" => sum_over_time(vs),
         "min_over_time" => compare_over_time(points, |cur, best| cur < best).1,
         "max_over_time" => compare_over_time(points, |cur, best| cur > best).1,
         "ts_of_min_over_time" => compare_over_time(points, |cur, best| cur <= best).0 as f64 / 1000.0,
@@ -75,16 +72,15 @@ pub fn eval(name: &str, points: &[(i64, f64)], window: Window, args: &[f64]) -> 
         "last_over_time" => last.1,
         "first_over_time" => first.1,
         "present_over_time" => 1.0,
-        "stdvar_over_time" => variance(points),
-        "stddev_over_time" => variance(points).sqrt(),
+        "stdvar_over_time" => variance(vs),
+        "stddev_over_time" => variance(vs).sqrt(),
         "quantile_over_time" => {
             let q = *args.first()?;
-            let mut values: Vec<f64> = points.iter().map(|p| p.1).collect();
-            quantile(q, &mut values)
+            quantile(q, &mut vs.to_vec())
         }
-        "mad_over_time" => mad_over_time(points),
-        "changes" => changes(points),
-        "resets" => resets(points),
+        "mad_over_time" => mad_over_time(vs),
+        "changes" => changes(vs),
+        "resets" => resets(vs),
         "deriv" => {
             if points.len() < 2 {
                 return None;
@@ -105,7 +101,7 @@ pub fn eval(name: &str, points: &[(i64, f64)], window: Window, args: &[f64]) -> 
             if validate_args(name, args).is_err() {
                 return None;
             }
-            return double_exponential_smoothing(points, sf, tf);
+            return double_exponential_smoothing(vs, sf, tf);
         }
         _ => return None,
     };
@@ -154,19 +150,14 @@ fn go_percent_f(v: f64) -> String {
 /// each window boundary: all the way if the first/last sample lies within 1.1 average sample
 /// intervals of it, otherwise by half an average interval; for counters the start is further
 /// limited by where the counter would have been zero.
-fn extrapolated_rate(points: &[(i64, f64)], window: Window, is_counter: bool, is_rate: bool) -> Option<f64> {
+fn extrapolated_rate(points: Points<'_>, window: Window, is_counter: bool, is_rate: bool) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
-    let (first_t, first_v) = points[0];
-    let (last_t, last_v) = points[points.len() - 1];
+    let ((first_t, first_v), (last_t, last_v)) = (points.first()?, points.last()?);
     let mut result = last_v - first_v;
     if is_counter {
-        for pair in points.windows(2) {
-            if pair[1].1 < pair[0].1 {
-                result += pair[0].1;
-            }
-        }
+        result += reset_correction(points.vs);
     }
     let mut duration_to_start = (first_t - window.start) as f64 / 1000.0;
     let mut duration_to_end = (window.end - last_t) as f64 / 1000.0;
@@ -192,14 +183,27 @@ fn extrapolated_rate(points: &[(i64, f64)], window: Window, is_counter: bool, is
     Some(result * factor)
 }
 
+/// The sum of the values just before each counter reset (a decrease), added in sample order as
+/// Prometheus does. Compares adjacent values of the column branch-free, so the common case of
+/// no reset is one vectorisable pass.
+fn reset_correction(vs: &[f64]) -> f64 {
+    let (prev, next) = (&vs[..vs.len().saturating_sub(1)], vs.get(1..).unwrap_or_default());
+    let any = prev.iter().zip(next).fold(false, |any, (a, b)| any | (b < a));
+    if !any {
+        return 0.0;
+    }
+    prev.iter().zip(next).filter(|(a, b)| b < a).fold(0.0, |sum, (a, _)| sum + a)
+}
+
 /// Prometheus `instantValue`: `irate` / `idelta` from the last two samples. For `irate` a
 /// decrease is a counter reset, so the last value itself is the increase.
-fn instant_value(points: &[(i64, f64)], is_rate: bool) -> Option<f64> {
-    if points.len() < 2 {
+fn instant_value(points: Points<'_>, is_rate: bool) -> Option<f64> {
+    let n = points.len();
+    if n < 2 {
         return None;
     }
-    let (t0, v0) = points[points.len() - 2];
-    let (t1, v1) = points[points.len() - 1];
+    let (t0, v0) = (points.ts[n - 2], points.vs[n - 2]);
+    let (t1, v1) = (points.ts[n - 1], points.vs[n - 1]);
     let interval = t1 - t0;
     if interval == 0 {
         return None;
@@ -216,12 +220,12 @@ fn instant_value(points: &[(i64, f64)], is_rate: bool) -> Option<f64> {
 
 /// Direct mean with Kahan summation, switching to an incremental mean once the running sum would
 /// overflow (Prometheus 3 `funcAvgOverTime`).
-fn avg_over_time(points: &[(i64, f64)]) -> f64 {
-    let mut sum = points[0].1;
+fn avg_over_time(vs: &[f64]) -> f64 {
+    let mut sum = vs[0];
     let mut count = 1.0;
     let (mut mean, mut c) = (0.0, 0.0);
     let mut incremental = false;
-    for (i, &(_, v)) in points.iter().enumerate().skip(1) {
+    for (i, &v) in vs.iter().enumerate().skip(1) {
         count = (i + 1) as f64;
         if !incremental {
             let (new_sum, new_c) = kahan_inc(v, sum, c);
@@ -239,9 +243,9 @@ fn avg_over_time(points: &[(i64, f64)]) -> f64 {
     if incremental { mean + c } else { sum / count + c / count }
 }
 
-fn sum_over_time(points: &[(i64, f64)]) -> f64 {
+fn sum_over_time(vs: &[f64]) -> f64 {
     let (mut sum, mut c) = (0.0, 0.0);
-    for &(_, v) in points {
+    for &v in vs {
         (sum, c) = kahan_inc(v, sum, c);
     }
     if sum.is_infinite() { sum } else { sum + c }
@@ -249,22 +253,23 @@ fn sum_over_time(points: &[(i64, f64)]) -> f64 {
 
 /// Prometheus `compareOverTime`: keeps the first sample, replacing it whenever `better(cur, best)`
 /// or the best so far is NaN. Returns (timestamp, value) of the winner.
-fn compare_over_time(points: &[(i64, f64)], better: impl Fn(f64, f64) -> bool) -> (i64, f64) {
-    let mut best = points[0];
-    for &p in points {
-        if better(p.1, best.1) || best.1.is_nan() {
-            best = p;
+fn compare_over_time(points: Points<'_>, better: impl Fn(f64, f64) -> bool) -> (i64, f64) {
+    let mut best = 0;
+    for (i, &v) in points.vs.iter().enumerate() {
+        let b = points.vs[best];
+        if better(v, b) || b.is_nan() {
+            best = i;
         }
     }
-    best
+    (points.ts[best], points.vs[best])
 }
 
 /// Population variance with Kahan-compensated Welford updates (Prometheus `varianceOverTime`).
-fn variance(points: &[(i64, f64)]) -> f64 {
+fn variance(vs: &[f64]) -> f64 {
     let mut count = 0.0;
     let (mut mean, mut c_mean) = (0.0, 0.0);
     let (mut aux, mut c_aux) = (0.0, 0.0);
-    for &(_, v) in points {
+    for &v in vs {
         count += 1.0;
         let delta = v - (mean + c_mean);
         (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
@@ -275,53 +280,50 @@ fn variance(points: &[(i64, f64)]) -> f64 {
 
 /// Median absolute deviation from the median; any NaN sample makes the result NaN
 /// (functions.test "A NaN sample makes the result NaN rather than being silently dropped").
-fn mad_over_time(points: &[(i64, f64)]) -> f64 {
-    if points.iter().any(|p| p.1.is_nan()) {
+fn mad_over_time(vs: &[f64]) -> f64 {
+    if vs.iter().any(|v| v.is_nan()) {
         return f64::NAN;
     }
-    let mut values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let mut values = vs.to_vec();
     let median = quantile(0.5, &mut values);
     let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
     quantile(0.5, &mut deviations)
 }
 
 /// Number of value changes (NaN → NaN is not a change).
-fn changes(points: &[(i64, f64)]) -> f64 {
-    points.windows(2).filter(|w| w[1].1 != w[0].1 && !(w[1].1.is_nan() && w[0].1.is_nan())).count() as f64
+fn changes(vs: &[f64]) -> f64 {
+    vs.windows(2).filter(|w| w[1] != w[0] && !(w[1].is_nan() && w[0].is_nan())).count() as f64
 }
 
 /// Number of decreases (counter resets).
-fn resets(points: &[(i64, f64)]) -> f64 {
-    points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64
+fn resets(vs: &[f64]) -> f64 {
+    vs.windows(2).filter(|w| w[1] < w[0]).count() as f64
 }
 
 /// Least-squares fit of value over time in seconds relative to `intercept_ms` (Prometheus
 /// `linearRegression`, with Kahan sums); returns (slope per second, value at `intercept_ms`).
 /// A constant series gives slope 0 — or NaN for a constant ±Inf.
-pub fn linear_regression(points: &[(i64, f64)], intercept_ms: i64) -> (f64, f64) {
-    let init_y = points[0].1;
-    let mut const_y = true;
+pub fn linear_regression(points: Points<'_>, intercept_ms: i64) -> (f64, f64) {
+    let init_y = points.vs[0];
+    let const_y = points.vs.iter().all(|&v| v == init_y);
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
     let mut n = 0.0;
     let (mut sum_x, mut c_x) = (0.0, 0.0);
     let (mut sum_y, mut c_y) = (0.0, 0.0);
     let (mut sum_xy, mut c_xy) = (0.0, 0.0);
     let (mut sum_x2, mut c_x2) = (0.0, 0.0);
-    for (i, &(t, v)) in points.iter().enumerate() {
-        if const_y && i > 0 && v != init_y {
-            const_y = false;
-        }
+    for (&t, &v) in points.ts.iter().zip(points.vs) {
         n += 1.0;
         let x = (t - intercept_ms) as f64 / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);
         (sum_x2, c_x2) = kahan_inc(x * x, sum_x2, c_x2);
-    }
-    if const_y {
-        if init_y.is_infinite() {
-            return (f64::NAN, f64::NAN);
-        }
-        return (0.0, init_y);
     }
     sum_x += c_x;
     sum_y += c_y;
@@ -335,13 +337,13 @@ pub fn linear_regression(points: &[(i64, f64)], intercept_ms: i64) -> (f64, f64)
 }
 
 /// Holt's double exponential smoothing (Prometheus `funcDoubleExponentialSmoothing`).
-fn double_exponential_smoothing(points: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
-    if points.len() < 2 {
+fn double_exponential_smoothing(vs: &[f64], sf: f64, tf: f64) -> Option<f64> {
+    if vs.len() < 2 {
         return None;
     }
-    let (mut s0, mut s1) = (0.0, points[0].1);
-    let mut b = points[1].1 - points[0].1;
-    for (i, &(_, v)) in points.iter().enumerate().skip(1) {
+    let (mut s0, mut s1) = (0.0, vs[0]);
+    let mut b = vs[1] - vs[0];
+    for (i, &v) in vs.iter().enumerate().skip(1) {
         let x = sf * v;
         // calcTrendValue(i-1, ...): the initial trend is kept for the first step.
         if i > 1 {

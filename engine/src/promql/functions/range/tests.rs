@@ -29,8 +29,8 @@ fn cat(parts: &[Vec<Option<f64>>]) -> Vec<Option<f64>> {
 /// Evaluates `name(series[range])` at `at` (ms) with the left-open window.
 fn at(name: &str, series: &[(i64, f64)], at: i64, range: i64, args: &[f64]) -> Option<f64> {
     let w = Window { start: at - range, end: at };
-    let pts: Vec<(i64, f64)> = series.iter().copied().filter(|p| p.0 > w.start && p.0 <= w.end).collect();
-    eval(name, &pts, w, args)
+    let (ts, vs): (Vec<i64>, Vec<f64>) = series.iter().copied().unzip();
+    eval(name, Points::new(&ts, &vs).window(w), w, args)
 }
 
 fn close(got: Option<f64>, want: f64, tol: f64) -> bool {
@@ -148,8 +148,8 @@ fn deriv_and_predict_linear() {
         [(50 * M, 76.81818181818181), (10 * M, 51.36363636363637), (70 * M, 89.54545454545455)]
     {
         let w = Window { start: 3000 * S - 55 * M, end: 3000 * S };
-        let pts: Vec<_> = middle.iter().copied().filter(|p| p.0 > w.start && p.0 <= w.end).collect();
-        check(eval("predict_linear", &pts, w, &[3600., eval_at as f64]), want);
+        let (ts, vs): (Vec<i64>, Vec<f64>) = middle.iter().copied().unzip();
+        check(eval("predict_linear", Points::new(&ts, &vs).window(w), w, &[3600., eval_at as f64]), want);
     }
     assert_eq!(at("deriv", &canary, 0, 50 * M, &[]), None);
 }
@@ -378,5 +378,5 @@ fn names() {
     assert!(is_range_function("rate"));
     assert!(is_range_function("holt_winters"));
     assert!(!is_range_function("abs"));
-    assert_eq!(eval("nope", &[(1, 1.)], Window { start: 0, end: 1 }, &[]), None);
+    assert_eq!(eval("nope", Points::new(&[1], &[1.]), Window { start: 0, end: 1 }, &[]), None);
 }
