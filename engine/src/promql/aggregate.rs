@@ -2,7 +2,10 @@
 //! `quantile`, `count_values`, `topk`, `bottomk`, `limitk`, `limit_ratio`) with `by`/`without`,
 //! following Prometheus's float arithmetic (Kahan–Neumaier sums, incremental means).
 
-use super::eval::{Elem, Evaluator, Res, Steps, Val, format_float, labels_only, labels_with, labels_without};
+use super::eval::{
+    Elem, Evaluator, PARALLEL_MIN_POINTS, Res, Steps, Val, format_float, labels_only, labels_with,
+    labels_without,
+};
 use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
 use crate::Labels;
@@ -62,12 +65,55 @@ impl Evaluator<'_> {
             }
         }
         let input = self.eval_vector(&a.expr, s)?;
-        let mut grouper = Grouper::default();
-        let mut out = Vec::with_capacity(input.len());
+        // Steps are independent: a run of consecutive steps shares one grouper (group
+        // assignments are derived once per series and run), and large inputs run in parallel.
+        let run = |first: usize, steps: Vec<Vec<Elem>>| -> Res<Vec<Vec<Elem>>> {
+            let mut grouper = Grouper::default();
+            let mut out = Vec::with_capacity(steps.len());
+            for (j, vec) in steps.into_iter().enumerate() {
+                let i = first + j;
+                let param = scalar_param.as_ref().and_then(|p| p.get(i).copied()).unwrap_or(f64::NAN);
+                out.push(aggregate_step(
+                    &mut grouper,
+                    op,
+                    vec,
+                    by,
+                    &names,
+                    param,
+                    label_param.as_deref(),
+                    s.at(i),
+                )?);
+            }
+            Ok(out)
+        };
+        let work: usize = input.iter().map(Vec::len).sum();
+        if work < PARALLEL_MIN_POINTS || input.len() < 2 {
+            return Ok(Val::Vector(run(0, input)?));
+        }
+        use rayon::prelude::*;
+        let size = input.len().div_ceil(rayon::current_num_threads() * 4).max(1);
+        let mut runs: Vec<(usize, Vec<Vec<Elem>>)> = Vec::new();
         for (i, vec) in input.into_iter().enumerate() {
-            let t = s.at(i);
-            let param = scalar_param.as_ref().and_then(|p| p.get(i).copied()).unwrap_or(f64::NAN);
-            out.push(aggregate_step(&mut grouper, op, vec, by, &names, param, label_param.as_deref(), t)?);
+            if i % size == 0 {
+                runs.push((i, Vec::with_capacity(size)));
+            }
+            if let Some(r) = runs.last_mut() {
+                r.1.push(vec);
+            }
+        }
+        let deadline = self.deadline;
+        let parts: Vec<Res<Vec<Vec<Elem>>>> = runs
+            .into_par_iter()
+            .map(|(first, steps)| {
+                if std::time::Instant::now() > deadline {
+                    return Err(PromqlError::Timeout("expression evaluation".into()));
+                }
+                run(first, steps)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(s.len());
+        for p in parts {
+            out.extend(p?);
         }
         Ok(Val::Vector(out))
     }

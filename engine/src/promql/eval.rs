@@ -7,12 +7,14 @@
 //! (see `selector.rs`), so evaluation itself is synchronous.
 
 use super::functions::{Points, Window};
+use super::memo::PerSeries;
 use super::selector::SeriesData;
 use super::value::{PromqlError, QueryOptions};
 use crate::Labels;
 use crate::labels::METRIC_NAME;
 use arrow::buffer::ScalarBuffer;
 use promql_parser::parser::{AtModifier, Expr, Offset};
+use rustc_hash::FxHashSet;
 use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -354,11 +356,16 @@ pub(crate) fn cmp_labels(a: &Labels, b: &Labels) -> Ordering {
 }
 
 /// Drops the names marked for removal; errors when two elements then share a label set.
-pub(crate) fn finish_vector(v: Vec<Elem>) -> Res<Vec<Elem>> {
+/// `names` remembers each series' label set without its name across the steps of a query.
+pub(crate) fn finish_vector(v: Vec<Elem>, names: &mut PerSeries<Labels>) -> Res<Vec<Elem>> {
     let out: Vec<Elem> = v
         .into_iter()
         .map(|e| {
-            if e.drop_name { Elem { labels: drop_metric_name(&e.labels), drop_name: false, ..e } } else { e }
+            if e.drop_name {
+                Elem { labels: names.get_or(&e.labels, drop_metric_name), drop_name: false, ..e }
+            } else {
+                e
+            }
         })
         .collect();
     check_unique(&out)?;
@@ -370,7 +377,7 @@ pub(crate) fn check_unique(v: &[Elem]) -> Res<()> {
     if v.len() < 2 {
         return Ok(());
     }
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    let mut seen = FxHashSet::with_capacity_and_hasher(v.len(), Default::default());
     for e in v {
         if !seen.insert(&e.labels) {
             return Err(PromqlError::Execution(

@@ -26,6 +26,7 @@ pub use value::{PromqlError, QueryOptions, Sample, Series, Value};
 use crate::SeriesSource;
 use crate::source::Warnings;
 use eval::{Evaluator, Steps, Val, cmp_labels, drop_metric_name, finish_vector};
+use memo::PerSeries;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{AggregateExpr, Expr};
 use std::collections::HashMap;
@@ -82,7 +83,8 @@ impl Engine {
             Val::Scalar(v) => Value::Scalar { t: time_ms, v: v.first().copied().unwrap_or(f64::NAN) },
             Val::String(s) => Value::String { t: time_ms, s },
             Val::Vector(steps) => {
-                let v = finish_vector(steps.into_iter().next().unwrap_or_default())?;
+                let v =
+                    finish_vector(steps.into_iter().next().unwrap_or_default(), &mut PerSeries::default())?;
                 let mut out: Vec<Sample> =
                     v.into_iter().map(|e| Sample { labels: e.labels, t: time_ms, v: e.v }).collect();
                 if !keeps_order(&expr) {
@@ -147,14 +149,20 @@ impl Engine {
                 points: v.into_iter().enumerate().map(|(i, v)| (steps.at(i), v)).collect(),
             }],
             Val::Vector(vs) => {
+                // Output series by label set: looked up by the shared label set's address
+                // first, by value only for a label set not seen before.
+                let mut names = PerSeries::default();
+                let mut by_id: PerSeries<usize> = PerSeries::default();
                 let mut index: HashMap<crate::Labels, usize> = HashMap::new();
                 let mut series: Vec<Series> = Vec::new();
                 for (i, step) in vs.into_iter().enumerate() {
                     let t = steps.at(i);
-                    for e in finish_vector(step)? {
-                        let idx = *index.entry(e.labels.clone()).or_insert_with(|| {
-                            series.push(Series { labels: e.labels, points: Vec::new() });
-                            series.len() - 1
+                    for e in finish_vector(step, &mut names)? {
+                        let idx = by_id.get_or(&e.labels, |l| {
+                            *index.entry(l.clone()).or_insert_with(|| {
+                                series.push(Series { labels: l.clone(), points: Vec::new() });
+                                series.len() - 1
+                            })
                         });
                         series[idx].points.push((t, e.v));
                     }

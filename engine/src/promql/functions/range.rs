@@ -254,14 +254,13 @@ fn sum_over_time(vs: &[f64]) -> f64 {
 /// Prometheus `compareOverTime`: keeps the first sample, replacing it whenever `better(cur, best)`
 /// or the best so far is NaN. Returns (timestamp, value) of the winner.
 fn compare_over_time(points: Points<'_>, better: impl Fn(f64, f64) -> bool) -> (i64, f64) {
-    let mut best = 0;
+    let (mut at, mut best) = (0, points.vs[0]);
     for (i, &v) in points.vs.iter().enumerate() {
-        let b = points.vs[best];
-        if better(v, b) || b.is_nan() {
-            best = i;
+        if better(v, best) || best.is_nan() {
+            (at, best) = (i, v);
         }
     }
-    (points.ts[best], points.vs[best])
+    (points.ts[at], best)
 }
 
 /// Population variance with Kahan-compensated Welford updates (Prometheus `varianceOverTime`).
