@@ -3,8 +3,7 @@
 //! following Prometheus's float arithmetic (Kahan–Neumaier sums, incremental means).
 
 use super::eval::{
-    Elem, Evaluator, PARALLEL_MIN_POINTS, Res, Steps, Val, format_float, labels_only, labels_with,
-    labels_without,
+    Elem, Evaluator, Res, Steps, Val, format_float, labels_only, labels_with, labels_without, par_step_items,
 };
 use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
@@ -87,34 +86,7 @@ impl Evaluator<'_> {
             Ok(out)
         };
         let work: usize = input.iter().map(Vec::len).sum();
-        if work < PARALLEL_MIN_POINTS || input.len() < 2 {
-            return Ok(Val::Vector(run(0, input)?));
-        }
-        use rayon::prelude::*;
-        let size = input.len().div_ceil(rayon::current_num_threads() * 4).max(1);
-        let mut runs: Vec<(usize, Vec<Vec<Elem>>)> = Vec::new();
-        for (i, vec) in input.into_iter().enumerate() {
-            if i % size == 0 {
-                runs.push((i, Vec::with_capacity(size)));
-            }
-            if let Some(r) = runs.last_mut() {
-                r.1.push(vec);
-            }
-        }
-        let deadline = self.deadline;
-        let parts: Vec<Res<Vec<Vec<Elem>>>> = runs
-            .into_par_iter()
-            .map(|(first, steps)| {
-                if std::time::Instant::now() > deadline {
-                    return Err(PromqlError::Timeout("expression evaluation".into()));
-                }
-                run(first, steps)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(s.len());
-        for p in parts {
-            out.extend(p?);
-        }
+        let out = par_step_items(input, work, self.deadline, run)?;
         Ok(Val::Vector(out))
     }
 }

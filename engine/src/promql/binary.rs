@@ -2,7 +2,7 @@
 //! scalars, a vector and a scalar, or two vectors with `on`/`ignoring` matching and
 //! `group_left`/`group_right` cardinalities.
 
-use super::eval::{Elem, Evaluator, Res, Steps, Val, cmp_labels};
+use super::eval::{Elem, Evaluator, Res, Steps, Val, cmp_labels, par_step_items};
 use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
 use crate::Labels;
@@ -130,17 +130,23 @@ impl Evaluator<'_> {
             (Val::Scalar(l), Val::Vector(r)) => self.vector_scalar(op, r, &l, true, return_bool, s),
             (Val::Vector(l), Val::Vector(r)) => {
                 let m = matching_of(&modifier);
-                let mut memo = Memo::default();
-                let mut out = Vec::with_capacity(l.len());
-                for (i, (a, c)) in l.into_iter().zip(r).enumerate() {
-                    let t = s.at(i);
-                    out.push(if is_set(op) {
-                        set_op(&mut memo, op, a, c, &m, t)
-                    } else {
-                        vector_vector(&mut memo, op, a, c, &m, &modifier.card, return_bool, t)?
-                    });
-                }
-                Ok(Val::Vector(out))
+                let work: usize = l.iter().chain(&r).map(Vec::len).sum();
+                let pairs: Vec<(Vec<Elem>, Vec<Elem>)> = l.into_iter().zip(r).collect();
+                // Steps are independent: each run of steps keeps its own memo.
+                let run = |first: usize, pairs: Vec<(Vec<Elem>, Vec<Elem>)>| -> Res<Vec<Vec<Elem>>> {
+                    let mut memo = Memo::default();
+                    let mut out = Vec::with_capacity(pairs.len());
+                    for (j, (a, c)) in pairs.into_iter().enumerate() {
+                        let t = s.at(first + j);
+                        out.push(if is_set(op) {
+                            set_op(&mut memo, op, a, c, &m, t)
+                        } else {
+                            vector_vector(&mut memo, op, a, c, &m, &modifier.card, return_bool, t)?
+                        });
+                    }
+                    Ok(out)
+                };
+                Ok(Val::Vector(par_step_items(pairs, work, self.deadline, run)?))
             }
             (l, r) => Err(PromqlError::BadData(format!(
                 "binary expression must contain only scalar and instant vector types, got {} and {}",

@@ -162,6 +162,46 @@ pub(crate) fn per_step_runs(
     Ok(out)
 }
 
+/// Maps the per-step items of `input` with `f`, which takes a run of consecutive steps (the
+/// index of its first step, its items) and returns one result per step. Runs are evaluated in
+/// parallel when `work` is large; the results keep step order and the first error (in step
+/// order) is returned. Operators keep their per-series memos per run.
+pub(crate) fn par_step_items<T: Send, U: Send>(
+    input: Vec<T>,
+    work: usize,
+    deadline: Instant,
+    f: impl Fn(usize, Vec<T>) -> Res<Vec<U>> + Sync,
+) -> Res<Vec<U>> {
+    use rayon::prelude::*;
+    if work < PARALLEL_MIN_POINTS || input.len() < 2 {
+        return f(0, input);
+    }
+    let size = input.len().div_ceil(rayon::current_num_threads() * 4).max(1);
+    let mut runs: Vec<(usize, Vec<T>)> = Vec::new();
+    for (i, item) in input.into_iter().enumerate() {
+        if i % size == 0 {
+            runs.push((i, Vec::with_capacity(size)));
+        }
+        if let Some(r) = runs.last_mut() {
+            r.1.push(item);
+        }
+    }
+    let parts: Vec<Res<Vec<U>>> = runs
+        .into_par_iter()
+        .map(|(first, items)| {
+            if Instant::now() > deadline {
+                return Err(PromqlError::Timeout("expression evaluation".into()));
+            }
+            f(first, items)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
 /// Walks the AST over steps with prefetched selector data.
 #[derive(Debug)]
 pub(crate) struct Evaluator<'a> {

@@ -203,3 +203,49 @@ fn query_futures_are_send() {
     is_send(&e.instant(&s, "up", 0));
     is_send(&e.range(&s, "up", 0, 1, 1));
 }
+
+/// 64 series `g{i="k"}`, one sample a minute for 10h, value `1000k + minute`: large enough
+/// (64 series x 601 steps) that selectors, range functions, aggregations and binary operators
+/// take their parallel paths, whose results must match the closed forms.
+#[tokio::test]
+async fn parallel_step_runs_match_closed_forms() {
+    let series: Vec<_> = (0..64)
+        .map(|k| {
+            let ts: Vec<i64> = (0..=600).map(|m| m * M).collect();
+            let vs: Vec<f64> = (0..=600).map(|m| (1000 * k + m) as f64).collect();
+            (l(&[("__name__", "g"), ("i", &k.to_string())]), ts, vs)
+        })
+        .collect();
+    let src = MemorySource::new(series);
+    let range = |q: &'static str| {
+        let src = &src;
+        async move {
+            match Engine::new(QueryOptions::default()).range(src, q, 0, 600 * M, M).await.unwrap() {
+                Value::Matrix(m) => m,
+                other => panic!("not a matrix: {other:?}"),
+            }
+        }
+    };
+    let sum = range("sum(g)").await;
+    assert_eq!(sum.len(), 1);
+    assert_eq!(sum[0].points.len(), 601);
+    for &(t, v) in &sum[0].points {
+        assert_eq!(v, (1000 * 2016 + 64 * (t / M)) as f64, "sum at {t}");
+    }
+    let diff = range("g - on(i) g").await;
+    assert_eq!(diff.len(), 64);
+    assert!(diff.iter().all(|s| s.points.len() == 601 && s.points.iter().all(|p| p.1 == 0.0)));
+    let count = range("count(g > 32000)").await;
+    for &(t, v) in &count[0].points {
+        let want = (0..64).filter(|k| 1000 * k + t / M > 32000).count() as f64;
+        assert_eq!(v, want, "count at {t}");
+    }
+    let rate = range("rate(g[5m])").await;
+    assert_eq!(rate.len(), 64);
+    for s in rate.iter().filter(|s| s.labels.get("i") != Some("0")) {
+        assert_eq!(s.points.len(), 600, "{}", s.labels);
+        for &(t, v) in s.points.iter().filter(|p| p.0 >= 10 * M) {
+            assert!((v - 1.0 / 60.0).abs() < 1e-12, "{} at {t}: {v}", s.labels);
+        }
+    }
+}
