@@ -1,6 +1,7 @@
 //! `promlake`: the one binary. It parses the command line, wires the crates together and runs
 //! the chosen subcommand; each subcommand lives in its own file under `commands/`.
 
+mod alloc;
 mod commands;
 mod flags;
 mod grpc;
@@ -9,12 +10,6 @@ mod probes;
 
 use clap::Parser;
 
-/// mimalloc (v3): conversion allocates and frees many mid-sized buffers; glibc malloc spent ~5%
-/// of import CPU there (callgrind), mimalloc less. Its defaults (transparent huge pages, freed
-/// memory kept for a second) make queries ~10% faster than mimalloc v2 did; `compact` trades that
-/// for peak memory (see [`lean_memory`]).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// promlake: Thanos rewritten as a columnar lakehouse. Prometheus history as Parquet in object
@@ -28,17 +23,17 @@ struct Cli {
     command: commands::Command,
 }
 
-/// mimalloc's delay (ms) before freed memory goes back to the OS, read from the environment
-/// when the process starts.
-const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
+/// glibc malloc's limit on its arenas, read when the process starts.
+const ARENA_MAX_ENV: &str = "MALLOC_ARENA_MAX";
 
 /// Memory settings for batch commands whose peak memory matters more than the last percent of
 /// speed (`compact`; Linux only): transparent huge pages off (most of the compactor's resident
-/// memory was 2 MiB pages barely touched), and freed memory returned after 10 ms instead of
-/// mimalloc v3's 1 s (compaction frees and re-allocates Parquet page buffers at a high rate:
-/// peak RSS ~110 MiB with the default, ~70-75 MiB with 10 ms, at the same CPU time). mimalloc
-/// reads that option when the process starts, so the command re-executes itself once with
-/// `MIMALLOC_PURGE_DELAY=10` unless the user set it; the THP setting survives the exec.
+/// memory was 2 MiB pages barely touched), and the C library's malloc instead of mimalloc (see
+/// [`alloc`]) with at most two arenas (`MALLOC_ARENA_MAX=2`, 1.5 MB less than glibc's
+/// 8 per core at the same CPU time). Both are read when the process starts, so the command
+/// re-executes itself once with `PROMLAKE_ALLOCATOR=system` unless that variable is set
+/// (`mimalloc` keeps mimalloc; a `MALLOC_ARENA_MAX` of the user's is kept too); the THP setting
+/// survives the exec, and the PID stays the same.
 fn lean_memory() {
     #[cfg(target_os = "linux")]
     {
@@ -46,14 +41,16 @@ fn lean_memory() {
         if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
             eprintln!("warning: could not turn transparent huge pages off: {e}");
         }
-        if std::env::var_os(PURGE_DELAY_ENV).is_none()
+        if std::env::var_os(alloc::ALLOCATOR_ENV).is_none()
             && let Ok(exe) = std::env::current_exe()
         {
-            let err = std::process::Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .env(PURGE_DELAY_ENV, "10")
-                .exec();
-            eprintln!("warning: could not re-execute with {PURGE_DELAY_ENV}=10: {err}");
+            let mut cmd = std::process::Command::new(exe);
+            cmd.args(std::env::args_os().skip(1)).env(alloc::ALLOCATOR_ENV, "system");
+            if std::env::var_os(ARENA_MAX_ENV).is_none() {
+                cmd.env(ARENA_MAX_ENV, "2");
+            }
+            let err = cmd.exec();
+            eprintln!("warning: could not re-execute with {}=system: {err}", alloc::ALLOCATOR_ENV);
         }
     }
 }
