@@ -4,6 +4,7 @@
 
 use crate::{Labels, Matcher, Result};
 use arrow::array::{Float64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -122,27 +123,51 @@ impl SeriesBatch {
         Ok(SeriesBatch { labels, samples })
     }
 
+    /// The `series`, `timestamp` and `value` columns, or `None` when the batch does not have
+    /// [`sample_schema`]'s types.
+    pub fn columns(&self) -> Option<(&UInt32Array, &TimestampMillisecondArray, &Float64Array)> {
+        let cols = self.samples.columns();
+        Some((
+            cols.first()?.as_any().downcast_ref::<UInt32Array>()?,
+            cols.get(1)?.as_any().downcast_ref::<TimestampMillisecondArray>()?,
+            cols.get(2)?.as_any().downcast_ref::<Float64Array>()?,
+        ))
+    }
+
+    /// The runs of consecutive rows of one series as zero-copy slices of the timestamp and
+    /// value buffers: `(index into labels, timestamps, values)`. Empty when the batch does not
+    /// have [`sample_schema`]'s types.
+    pub fn runs(&self) -> Vec<SeriesRun> {
+        let Some((idx, ts, vs)) = self.columns() else { return Vec::new() };
+        let (idx, ts, vs) = (idx.values(), ts.values(), vs.values());
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < idx.len() {
+            let id = idx[start];
+            let len = idx[start..].iter().take_while(|&&x| x == id).count();
+            out.push((id as usize, ts.slice(start, len), vs.slice(start, len)));
+            start += len;
+        }
+        out
+    }
+
     /// Iterates `(labels, timestamps, values)` per series (a copy; for tests and small reads).
     pub fn to_series(&self) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
         let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
             self.labels.iter().map(|l| (l.clone(), Vec::new(), Vec::new())).collect();
-        let cols = self.samples.columns();
-        let (Some(idx), Some(ts), Some(vals)) = (
-            cols.first().and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
-            cols.get(1).and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()),
-            cols.get(2).and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
-        ) else {
-            return out;
-        };
-        for i in 0..self.samples.num_rows() {
-            if let Some(s) = out.get_mut(idx.value(i) as usize) {
-                s.1.push(ts.value(i));
-                s.2.push(vals.value(i));
+        for (i, ts, vs) in self.runs() {
+            if let Some(s) = out.get_mut(i) {
+                s.1.extend_from_slice(&ts);
+                s.2.extend_from_slice(&vs);
             }
         }
         out
     }
 }
+
+/// One series' consecutive rows in a [`SeriesBatch`]: its index into the batch's labels and
+/// slices of the timestamp and value buffers.
+pub type SeriesRun = (usize, ScalarBuffer<i64>, ScalarBuffer<f64>);
 
 /// A stream of series batches.
 pub type SeriesStream = BoxStream<'static, Result<SeriesBatch>>;

@@ -8,7 +8,6 @@ use super::eval::{
 use super::value::PromqlError;
 use crate::source::{SelectHints, SelectRequest, SeriesBatch, Warnings};
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
-use arrow::array::{Float64Array, TimestampMillisecondArray, UInt32Array};
 use arrow::buffer::ScalarBuffer;
 use futures::StreamExt;
 use promql_parser::label::MatchOp as PMatchOp;
@@ -39,29 +38,15 @@ type Columns = (ScalarBuffer<i64>, ScalarBuffer<f64>);
 type Parts = Vec<Columns>;
 
 /// The runs of rows of each series in `batch` (rows are ordered by series, then time) as
-/// zero-copy slices of its columns: `(index into batch.labels, timestamps, values)`.
+/// zero-copy slices of its columns: `(index into batch.labels, (timestamps, values))`.
 fn series_runs(batch: &SeriesBatch) -> Res<Vec<(usize, Columns)>> {
-    let cols = batch.samples.columns();
-    let (Some(idx), Some(ts), Some(vs)) = (
-        cols.first().and_then(|c| c.as_any().downcast_ref::<UInt32Array>()),
-        cols.get(1).and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>()),
-        cols.get(2).and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
-    ) else {
+    if batch.columns().is_none() {
         return Err(PromqlError::Storage(format!(
             "a source answered samples with schema {}, not (series, timestamp, value)",
             batch.samples.schema()
         )));
-    };
-    let (idx, ts, vs) = (idx.values(), ts.values(), vs.values());
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < idx.len() {
-        let id = idx[start];
-        let len = idx[start..].iter().take_while(|&&x| x == id).count();
-        out.push((id as usize, (ts.slice(start, len), vs.slice(start, len))));
-        start += len;
     }
-    Ok(out)
+    Ok(batch.runs().into_iter().map(|(id, ts, vs)| (id, (ts, vs))).collect())
 }
 
 /// Joins a series' parts: one part is kept as it is; parts in time order are concatenated;
