@@ -12,7 +12,7 @@
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
 use crate::parquet::{DEFAULT_SAMPLES_CACHE_BYTES, ParquetBlock, SamplesCache};
-use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -21,9 +21,6 @@ use object_store::path::Path;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::RwLock;
-
-/// Series per batch a merged select returns.
-const BATCH_SERIES: usize = 1024;
 
 /// The Thanos marker of a block scheduled for deletion.
 const DELETION_MARK: &str = "deletion-mark.json";
@@ -281,12 +278,7 @@ impl SeriesSource for BucketSource {
             })
             .collect();
         series.sort_by(|a, b| a.0.block_order(&b.0));
-        let mut batches = Vec::new();
-        while !series.is_empty() {
-            let rest = series.split_off(series.len().min(BATCH_SERIES));
-            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
-        }
-        Ok(Box::pin(futures::stream::iter(batches)))
+        Ok(crate::source::series_stream(series))
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

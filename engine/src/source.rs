@@ -172,6 +172,20 @@ pub type SeriesRun = (usize, ScalarBuffer<i64>, ScalarBuffer<f64>);
 /// A stream of series batches.
 pub type SeriesStream = BoxStream<'static, Result<SeriesBatch>>;
 
+/// Series per batch of [`series_stream`].
+const STREAM_BATCH_SERIES: usize = 1024;
+
+/// Streams whole series, in the order given, as batches of at most 1024 series (for sources
+/// that gather their answer in memory: merges, dedup, caches).
+pub fn series_stream(mut series: Vec<(Labels, Vec<i64>, Vec<f64>)>) -> SeriesStream {
+    let mut batches = Vec::with_capacity(series.len().div_ceil(STREAM_BATCH_SERIES));
+    while !series.is_empty() {
+        let rest = series.split_off(series.len().min(STREAM_BATCH_SERIES));
+        batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
+    }
+    Box::pin(futures::stream::iter(batches))
+}
+
 /// A source of series: the one trait every store implements.
 #[async_trait]
 pub trait SeriesSource: Send + Sync + std::fmt::Debug {

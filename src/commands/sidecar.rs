@@ -12,7 +12,6 @@ use clap::Args;
 use promlake_engine::storeapi::{self, Component, StoreMetrics, StoreServerOptions};
 use promlake_engine::{Labels, SeriesSource};
 use promlake_ingest::sidecar::{PrometheusClient, RemoteReadSource, Shipper, ShipperOptions};
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -258,8 +257,7 @@ fn render_metrics(store: &StoreMetrics, m: &SidecarMetrics) -> String {
         ),
     ];
     for (name, kind, help, v) in rows {
-        let _ =
-            writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Ordering::Relaxed));
+        crate::http::metrics::write_metric(&mut out, name, kind, help, v.load(Ordering::Relaxed));
     }
     out
 }

@@ -16,7 +16,6 @@ use clap::Args;
 use promlake_engine::catalog::BucketSourceOptions;
 use promlake_engine::downsampled::{BucketView, PieceSource};
 use promlake_engine::storeapi::{self, Component, StoreLimits, StoreMetrics, StoreServerOptions};
-use std::fmt::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -225,8 +224,7 @@ fn render_metrics(store: &StoreMetrics, sync: &SyncMetrics) -> String {
         ),
     ];
     for (name, kind, help, v) in rows {
-        let _ =
-            writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Ordering::Relaxed));
+        crate::http::metrics::write_metric(&mut out, name, kind, help, v.load(Ordering::Relaxed));
     }
     out
 }

@@ -5,6 +5,11 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// Appends one unlabelled metric (`kind`: `counter` or `gauge`) in the text exposition format.
+pub fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
 /// Request counters and query latency.
 #[derive(Debug, Default)]
 pub struct Metrics {

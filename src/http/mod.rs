@@ -18,7 +18,7 @@ mod api;
 mod blocks;
 mod error;
 mod json;
-mod metrics;
+pub mod metrics;
 mod params;
 mod sql;
 mod stores;

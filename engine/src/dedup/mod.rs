@@ -18,14 +18,11 @@ pub mod penalty;
 #[cfg(test)]
 mod tests;
 
-use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
 use std::sync::Arc;
-
-/// Series per batch a deduplicated select returns.
-const BATCH_SERIES: usize = 1024;
 
 /// Is the counter adjustment wanted for this function around the selector (Thanos's
 /// `isCounter`)?
@@ -152,13 +149,8 @@ impl SeriesSource for DedupSource {
             series.extend(batch?.to_series());
         }
         let counter = is_counter_function(req.hints.func.as_deref());
-        let mut series = dedup_series(series, &self.replica_labels, self.func, counter);
-        let mut batches = Vec::new();
-        while !series.is_empty() {
-            let rest = series.split_off(series.len().min(BATCH_SERIES));
-            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
-        }
-        Ok(Box::pin(futures::stream::iter(batches)))
+        let series = dedup_series(series, &self.replica_labels, self.func, counter);
+        Ok(crate::source::series_stream(series))
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

@@ -15,7 +15,7 @@ use crate::catalog::{BucketSourceOptions, marked_for_deletion_since};
 use crate::compact::plan::resolution;
 use crate::native::NativeSource;
 use crate::parquet::{AggrBlock, ParquetBlock};
-use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -23,9 +23,6 @@ use object_store::path::Path;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::RwLock;
-
-/// Series per returned batch.
-const BATCH_SERIES: usize = 1024;
 
 #[derive(Debug, Clone)]
 enum Opened {
@@ -261,12 +258,7 @@ impl SeriesSource for ResolutionSource {
                 out.push((labels, ts, vals));
             }
         }
-        let mut batches = Vec::new();
-        while !out.is_empty() {
-            let rest = out.split_off(out.len().min(BATCH_SERIES));
-            batches.push(SeriesBatch::from_series(std::mem::replace(&mut out, rest)));
-        }
-        Ok(Box::pin(futures::stream::iter(batches)))
+        Ok(crate::source::series_stream(out))
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

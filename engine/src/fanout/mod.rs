@@ -21,16 +21,13 @@ mod tests;
 
 pub use merge::merge_series;
 
-use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream, Warnings};
+use crate::source::{SelectRequest, SeriesSource, SeriesStream, Warnings};
 use crate::{Error, Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Series per batch a fan-out select returns.
-const BATCH_SERIES: usize = 1024;
 
 /// What to do when a member fails or times out (Thanos's `PartialResponseStrategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -268,13 +265,8 @@ impl Fanout {
                 |src| collect(src, req.clone(), timeout),
             )
             .await?;
-        let mut series = merge_series(lists);
-        let mut batches = Vec::new();
-        while !series.is_empty() {
-            let rest = series.split_off(series.len().min(BATCH_SERIES));
-            batches.push(SeriesBatch::from_series(std::mem::replace(&mut series, rest)));
-        }
-        Ok(Box::pin(futures::stream::iter(batches)))
+        let series = merge_series(lists);
+        Ok(crate::source::series_stream(series))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::endpoints::{Connector, Endpoint, EndpointInfo, EndpointSet, EndpointSetOptions};
 use super::*;
+use crate::SeriesBatch;
 use crate::memory::MemorySource;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

@@ -1,13 +1,13 @@
 //! The compactor's HTTP endpoints: `/metrics` (pass counters, Thanos-like names with the
 //! `promlake_compact_` prefix), `/-/healthy` and `/-/ready`.
 
+use crate::http::metrics::write_metric;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use promlake_engine::compact::PassReport;
-use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -113,17 +113,15 @@ impl CompactMetrics {
             ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            write_metric(&mut out, name, "counter", help, v.load(Ordering::Relaxed));
         }
         let last = self.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0;
-        let name = "promlake_compact_last_successful_run_timestamp_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} When the last pass without errors finished.\n# TYPE {name} gauge\n{name} {last}"
+        write_metric(
+            &mut out,
+            "promlake_compact_last_successful_run_timestamp_seconds",
+            "gauge",
+            "When the last pass without errors finished.",
+            last,
         );
         out
     }
