@@ -343,3 +343,59 @@ impl Evaluator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(ts: &[i64], vs: &[f64]) -> Columns {
+        (ts.to_vec().into(), vs.to_vec().into())
+    }
+
+    #[test]
+    fn advance_counts_timestamps_at_or_before_t() {
+        let ts: Vec<i64> = (0..100).map(|i| i * 10).collect();
+        let mut n = 0;
+        for t in [-5, 0, 5, 95, 95, 500, 989, 990, 2000] {
+            n = advance(&ts, n, t);
+            assert_eq!(n, ts.partition_point(|&x| x <= t), "t={t}");
+        }
+        assert_eq!(advance(&[], 0, 10), 0);
+    }
+
+    #[test]
+    fn parts_join_in_time_order_and_keep_the_first_of_equal_timestamps() {
+        let (ts, vs) = join_parts(vec![cols(&[1, 2], &[1.0, 2.0])]);
+        assert_eq!((&ts[..], &vs[..]), (&[1, 2][..], &[1.0, 2.0][..]));
+        let (ts, vs) = join_parts(vec![cols(&[1, 2], &[1.0, 2.0]), cols(&[3, 4], &[3.0, 4.0])]);
+        assert_eq!((&ts[..], &vs[..]), (&[1, 2, 3, 4][..], &[1.0, 2.0, 3.0, 4.0][..]));
+        let (ts, vs) = join_parts(vec![cols(&[2, 4], &[20.0, 40.0]), cols(&[1, 2, 3], &[1.0, 2.0, 3.0])]);
+        assert_eq!((&ts[..], &vs[..]), (&[1, 2, 3, 4][..], &[1.0, 20.0, 3.0, 40.0][..]));
+    }
+
+    #[test]
+    fn a_batch_splits_into_zero_copy_series_runs() {
+        let a = Labels::from_pairs([("a", "1")]);
+        let b = Labels::from_pairs([("a", "2")]);
+        let batch = SeriesBatch::from_series(vec![(a, vec![1, 2], vec![1.0, 2.0]), (b, vec![5], vec![5.0])])
+            .expect("batch");
+        let runs = series_runs(&batch).expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert_eq!((runs[0].0, &runs[0].1.0[..]), (0, &[1, 2][..]));
+        assert_eq!((runs[1].0, &runs[1].1.1[..]), (1, &[5.0][..]));
+    }
+
+    #[test]
+    fn staleness_markers_leave_range_vectors() {
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let ser = SeriesData {
+            labels: Labels::default(),
+            ts: vec![1, 2, 3].into(),
+            vs: vec![1.0, stale, f64::NAN].into(),
+        };
+        let (ts, vs) = without_stale(&ser);
+        assert_eq!(&ts[..], &[1, 3]);
+        assert_eq!(vs[0], 1.0);
+        assert!(vs[1].is_nan() && !is_stale(vs[1]), "a plain NaN sample stays");
+    }
+}
