@@ -65,6 +65,9 @@ pub struct CompactOptions {
     pub meta_cache: std::sync::Arc<marks::MetaCache>,
 }
 
+/// Rows per row group of the blocks compaction writes.
+pub const COMPACT_ROW_GROUP_ROWS: usize = 128 * 1024;
+
 impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
@@ -74,7 +77,9 @@ impl Default for CompactOptions {
             delete_delay_ms: 48 * 3_600_000,
             retention: Retention::default(),
             concurrency: 1,
-            writer: WriterOptions::default(),
+            // Row groups of one 128Ki-row page per column: the writer buffers a row group
+            // (20 bytes a row), so this halves that buffer (-2.5 MB of a ~47 MB peak).
+            writer: WriterOptions { row_group_rows: COMPACT_ROW_GROUP_ROWS, ..WriterOptions::default() },
             now_ms: None,
             meta_cache: Default::default(),
         }
