@@ -12,7 +12,8 @@
 //!   the native block's bytes, 64Ki 0.60x, 128Ki 0.58x (per-page ZSTD frames and delta
 //!   blocks restart less often). ZSTD level 3 saves another ~3% of size for ~15% more CPU.
 //!   Row groups hold 256Ki rows, which the writer buffers as plain vectors (1Mi-row groups
-//!   were 0.05% smaller on the 5x24h bench data).
+//!   were 0.05% smaller on the 5x24h bench data); compaction writes 128Ki-row groups (one page
+//!   per column) to halve that buffer, since its peak memory is benchmarked against Prometheus.
 //! * `series.parquet` carries each series' row range in samples.parquet (`__pl_row_start`,
 //!   `__pl_num_samples`) and time bounds, so a reader selects exact row ranges with no scan.
 //! * Downsampled blocks ([`aggr`]) keep series.parquet and swap `value` for the five Thanos
