@@ -122,44 +122,19 @@ impl Steps {
 /// Series x steps from which an evaluation is spread over threads.
 pub(crate) const PARALLEL_MIN_POINTS: usize = 16 * 1024;
 
-impl Steps {
-    /// The steps cut into at most `parts` contiguous runs of about equal length.
-    pub(crate) fn chunks(&self, parts: usize) -> Vec<Steps> {
-        let n = self.len();
-        let size = n.div_ceil(parts.max(1)).max(1);
-        (0..n)
-            .step_by(size)
-            .map(|a| Steps { start: self.at(a), end: self.at((a + size).min(n) - 1), step: self.step })
-            .collect()
-    }
-}
-
 /// Builds an instant vector per step with `f`, which fills the steps of one contiguous run.
-/// Runs are evaluated in parallel when `work` (series x steps) is large; the deadline is checked
-/// before each run.
+/// Runs are evaluated in parallel when `work` (series x steps) is large (see
+/// [`par_step_items`]).
 pub(crate) fn per_step_runs(
     s: Steps,
     work: usize,
     deadline: Instant,
     f: impl Fn(Steps) -> Vec<Vec<Elem>> + Sync,
 ) -> Res<Vec<Vec<Elem>>> {
-    use rayon::prelude::*;
-    let run = |c: Steps| -> Res<Vec<Vec<Elem>>> {
-        if Instant::now() > deadline {
-            return Err(PromqlError::Timeout("expression evaluation".into()));
-        }
-        Ok(f(c))
-    };
-    if work < PARALLEL_MIN_POINTS || s.len() < 2 {
-        return run(s);
-    }
-    let parts: Vec<Res<Vec<Vec<Elem>>>> =
-        s.chunks(rayon::current_num_threads() * 4).into_par_iter().map(run).collect();
-    let mut out = Vec::with_capacity(s.len());
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
+    par_step_items(s.times().collect(), work, deadline, |_, times: Vec<i64>| {
+        let (Some(&start), Some(&end)) = (times.first(), times.last()) else { return Ok(Vec::new()) };
+        Ok(f(Steps { start, end, step: s.step }))
+    })
 }
 
 /// Maps the per-step items of `input` with `f`, which takes a run of consecutive steps (the
@@ -173,8 +148,14 @@ pub(crate) fn par_step_items<T: Send, U: Send>(
     f: impl Fn(usize, Vec<T>) -> Res<Vec<U>> + Sync,
 ) -> Res<Vec<U>> {
     use rayon::prelude::*;
+    let run = |first: usize, items: Vec<T>| -> Res<Vec<U>> {
+        if Instant::now() > deadline {
+            return Err(PromqlError::Timeout("expression evaluation".into()));
+        }
+        f(first, items)
+    };
     if work < PARALLEL_MIN_POINTS || input.len() < 2 {
-        return f(0, input);
+        return run(0, input);
     }
     let size = input.len().div_ceil(rayon::current_num_threads() * 4).max(1);
     let mut runs: Vec<(usize, Vec<T>)> = Vec::new();
@@ -186,15 +167,7 @@ pub(crate) fn par_step_items<T: Send, U: Send>(
             r.1.push(item);
         }
     }
-    let parts: Vec<Res<Vec<U>>> = runs
-        .into_par_iter()
-        .map(|(first, items)| {
-            if Instant::now() > deadline {
-                return Err(PromqlError::Timeout("expression evaluation".into()));
-            }
-            f(first, items)
-        })
-        .collect();
+    let parts: Vec<Res<Vec<U>>> = runs.into_par_iter().map(|(first, items)| run(first, items)).collect();
     let mut out = Vec::new();
     for p in parts {
         out.extend(p?);
