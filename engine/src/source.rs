@@ -135,10 +135,10 @@ impl SeriesBatch {
     }
 
     /// The runs of consecutive rows of one series as zero-copy slices of the timestamp and
-    /// value buffers: `(index into labels, timestamps, values)`. Empty when the batch does not
+    /// value buffers: `(index into labels, timestamps, values)`. `None` when the batch does not
     /// have [`sample_schema`]'s types.
-    pub fn runs(&self) -> Vec<SeriesRun> {
-        let Some((idx, ts, vs)) = self.columns() else { return Vec::new() };
+    pub fn runs(&self) -> Option<Vec<SeriesRun>> {
+        let (idx, ts, vs) = self.columns()?;
         let (idx, ts, vs) = (idx.values(), ts.values(), vs.values());
         let mut out = Vec::new();
         let mut start = 0;
@@ -148,14 +148,14 @@ impl SeriesBatch {
             out.push((id as usize, ts.slice(start, len), vs.slice(start, len)));
             start += len;
         }
-        out
+        Some(out)
     }
 
     /// Iterates `(labels, timestamps, values)` per series (a copy; for tests and small reads).
     pub fn to_series(&self) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
         let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
             self.labels.iter().map(|l| (l.clone(), Vec::new(), Vec::new())).collect();
-        for (i, ts, vs) in self.runs() {
+        for (i, ts, vs) in self.runs().unwrap_or_default() {
             if let Some(s) = out.get_mut(i) {
                 s.1.extend_from_slice(&ts);
                 s.2.extend_from_slice(&vs);

@@ -244,14 +244,13 @@ impl Evaluator<'_> {
                 let w = arg.window(s.start);
                 let mut out = Vec::new();
                 for ser in &arg.series {
-                    let lo = ser.ts.partition_point(|&t| t <= w.start);
-                    let hi = ser.ts.partition_point(|&t| t <= w.end);
-                    if lo < hi {
+                    let r = ser.points().range_in(w);
+                    if !r.is_empty() {
                         out.push(MSeries {
                             labels: ser.labels.clone(),
                             drop_name: ser.drop_name,
-                            ts: ser.ts.slice(lo, hi - lo),
-                            vs: ser.vs.slice(lo, hi - lo),
+                            ts: ser.ts.slice(r.start, r.len()),
+                            vs: ser.vs.slice(r.start, r.len()),
                         });
                     }
                 }

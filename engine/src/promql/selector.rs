@@ -6,7 +6,7 @@ use super::eval::{
     Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, per_step_runs, resolve_at,
 };
 use super::value::PromqlError;
-use crate::source::{SelectHints, SelectRequest, SeriesBatch, Warnings};
+use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesRun, Warnings};
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
 use arrow::buffer::ScalarBuffer;
 use futures::StreamExt;
@@ -38,15 +38,14 @@ type Columns = (ScalarBuffer<i64>, ScalarBuffer<f64>);
 type Parts = Vec<Columns>;
 
 /// The runs of rows of each series in `batch` (rows are ordered by series, then time) as
-/// zero-copy slices of its columns: `(index into batch.labels, (timestamps, values))`.
-fn series_runs(batch: &SeriesBatch) -> Res<Vec<(usize, Columns)>> {
-    if batch.columns().is_none() {
-        return Err(PromqlError::Storage(format!(
+/// zero-copy slices of its columns: `(index into batch.labels, timestamps, values)`.
+fn series_runs(batch: &SeriesBatch) -> Res<Vec<SeriesRun>> {
+    batch.runs().ok_or_else(|| {
+        PromqlError::Storage(format!(
             "a source answered samples with schema {}, not (series, timestamp, value)",
             batch.samples.schema()
-        )));
-    }
-    Ok(batch.runs().into_iter().map(|(id, ts, vs)| (id, (ts, vs))).collect())
+        ))
+    })
 }
 
 /// Joins a series' parts: one part is kept as it is; parts in time order are concatenated;
@@ -209,7 +208,7 @@ pub(crate) async fn fetch(
                 return Err(timed_out());
             }
             let batch = batch?;
-            for (id, cols) in series_runs(&batch)? {
+            for (id, ts, vs) in series_runs(&batch)? {
                 let Some(labels) = batch.labels.get(id) else {
                     return Err(PromqlError::Storage(format!(
                         "a source answered samples of series {id} but only {} label sets",
@@ -217,10 +216,10 @@ pub(crate) async fn fetch(
                     )));
                 };
                 match index.get(labels) {
-                    Some(&i) => series[i].1.push(cols),
+                    Some(&i) => series[i].1.push((ts, vs)),
                     None => {
                         index.insert(labels.clone(), series.len());
-                        series.push((labels.clone(), vec![cols]));
+                        series.push((labels.clone(), vec![(ts, vs)]));
                     }
                 }
             }
@@ -381,8 +380,8 @@ mod tests {
             .expect("batch");
         let runs = series_runs(&batch).expect("runs");
         assert_eq!(runs.len(), 2);
-        assert_eq!((runs[0].0, &runs[0].1.0[..]), (0, &[1, 2][..]));
-        assert_eq!((runs[1].0, &runs[1].1.1[..]), (1, &[5.0][..]));
+        assert_eq!((runs[0].0, &runs[0].1[..]), (0, &[1, 2][..]));
+        assert_eq!((runs[1].0, &runs[1].2[..]), (1, &[5.0][..]));
     }
 
     #[test]

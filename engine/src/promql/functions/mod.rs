@@ -66,12 +66,17 @@ impl<'a> Points<'a> {
         Some((*self.ts.last()?, *self.vs.last()?))
     }
 
-    /// The samples inside `w` (`w.start < t <= w.end`), found by binary search on the
-    /// timestamp column.
-    pub fn window(&self, w: Window) -> Points<'a> {
+    /// The positions of the samples inside `w` (`w.start < t <= w.end`), found by binary
+    /// search on the timestamp column.
+    pub fn range_in(&self, w: Window) -> std::ops::Range<usize> {
         let lo = self.ts.partition_point(|&t| t <= w.start);
-        let hi = self.ts.partition_point(|&t| t <= w.end).max(lo);
-        Points { ts: &self.ts[lo..hi], vs: &self.vs[lo..hi] }
+        lo..self.ts.partition_point(|&t| t <= w.end).max(lo)
+    }
+
+    /// The samples inside `w` (`w.start < t <= w.end`).
+    pub fn window(&self, w: Window) -> Points<'a> {
+        let r = self.range_in(w);
+        Points { ts: &self.ts[r.clone()], vs: &self.vs[r] }
     }
 }
 
