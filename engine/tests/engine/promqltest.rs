@@ -11,7 +11,10 @@
 //!   exactly; instant results unordered unless `eval_ordered`/`expect ordered`.
 //!
 //! Skipped (with a counted reason): files built on experimental features, evals using an
-//! experimental function/aggregation/modifier, and evals reading or expecting native histograms.
+//! experimental function/aggregation/modifier the engine does not implement, and evals reading or
+//! expecting native histograms. Evals using the experimental functions and aggregations the
+//! engine does implement (`limitk`, `limit_ratio`, `double_exponential_smoothing`,
+//! `sort_by_label`, `mad_over_time`, `ts_of_*_over_time`) run like any other.
 //! Annotation expectations (warn/info) are not checked: the engine reports no annotations.
 //!
 //! `PROMQLTEST_FILE=name` runs one file; `PROMQLTEST_VERBOSE=1` prints every failure.
@@ -35,7 +38,7 @@ use std::sync::{Arc, LazyLock, Once};
 use std::time::Duration;
 
 /// The floor the lead raises as the evaluator lands.
-const MIN_PASSED: usize = 849;
+const MIN_PASSED: usize = 880;
 /// Failures printed per file unless `PROMQLTEST_VERBOSE=1`.
 const FAILURES_PER_FILE: usize = 3;
 /// Longest one query may take.
@@ -380,6 +383,12 @@ impl Runner {
                 let sels = ast::selectors(expr);
                 if st.histograms.iter().any(|h| sels.iter().any(|s| ast::selector_may_match(s, h))) {
                     return Some("native histograms: query selects native-histogram series".into());
+                }
+                let mut used = ast::implemented_experimental(expr);
+                used.sort();
+                used.dedup();
+                for u in used {
+                    self.note(&format!("experimental {u} run (the engine implements it)"));
                 }
             }
             None => {

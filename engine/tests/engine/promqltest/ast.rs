@@ -38,18 +38,27 @@ fn children(e: &Expr) -> Vec<&Expr> {
     }
 }
 
-/// The first experimental construct in `e` (Prometheus's test engine enables them; promlake's
-/// conformance run skips them), as a skip reason.
+/// Experimental functions and aggregations the engine implements (Prometheus's test engine
+/// enables them): their evals run like any other.
+const IMPLEMENTED_EXPERIMENTAL: &[&str] = &[
+    "double_exponential_smoothing",
+    "limit_ratio",
+    "limitk",
+    "mad_over_time",
+    "sort_by_label",
+    "sort_by_label_desc",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+];
+
+/// The first experimental construct in `e` that the engine does not implement, as a skip
+/// reason.
 pub fn experimental_feature(e: &Expr) -> Option<String> {
     match e {
-        Expr::Call(c) if c.func.experimental => {
+        Expr::Call(c) if c.func.experimental && !IMPLEMENTED_EXPERIMENTAL.contains(&c.func.name) => {
             return Some(format!("experimental function {}()", c.func.name));
-        }
-        Expr::Aggregate(a) => {
-            let op = a.op.to_string();
-            if op == "limitk" || op == "limit_ratio" {
-                return Some(format!("experimental aggregation {op}"));
-            }
         }
         Expr::Binary(b) => {
             if let Some(m) = &b.modifier
@@ -61,6 +70,20 @@ pub fn experimental_feature(e: &Expr) -> Option<String> {
         _ => {}
     }
     children(e).into_iter().find_map(experimental_feature)
+}
+
+/// The implemented experimental constructs in `e`, for the report's notes.
+pub fn implemented_experimental(e: &Expr) -> Vec<String> {
+    let mut out = Vec::new();
+    match e {
+        Expr::Call(c) if c.func.experimental => out.push(format!("{}()", c.func.name)),
+        Expr::Aggregate(a) if IMPLEMENTED_EXPERIMENTAL.contains(&a.op.to_string().as_str()) => {
+            out.push(a.op.to_string())
+        }
+        _ => {}
+    }
+    out.extend(children(e).into_iter().flat_map(implemented_experimental));
+    out
 }
 
 /// Every vector selector in `e` (including those of matrix selectors and inside subqueries).
