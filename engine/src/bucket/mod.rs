@@ -161,25 +161,77 @@ impl Bucket {
 
     /// Deletes every object under block `id`, meta.json first, so readers stop seeing it at once.
     pub async fn delete_block(&self, id: &Ulid) -> Result<()> {
+        self.delete_block_then(id, None).await
+    }
+
+    /// As [`Bucket::delete_block`], with the block's file `last` (if present) deleted after all
+    /// the others, so an interrupted deletion still shows it.
+    pub async fn delete_block_then(&self, id: &Ulid, last: Option<&str>) -> Result<()> {
         let meta = Self::block_path(id, META_FILE);
         match self.store.delete(&meta).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(Error::store(&meta, e)),
         }
         let prefix = Path::from(id.to_string());
-        let objects: Vec<Path> = self
+        let mut objects: Vec<Path> = self
             .store
             .list(Some(&prefix))
             .map_ok(|m| m.location)
             .try_collect()
             .await
             .map_err(|e| Error::store(&prefix, e))?;
+        if let Some(last) = last {
+            let last = Self::block_path(id, last);
+            objects.sort_by_key(|p| *p == last);
+        }
         for p in objects {
             match self.store.delete(&p).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(Error::store(&p, e)),
             }
         }
+        // A `file://` bucket keeps directories after their last file goes; remove the block's
+        // (now empty) directories so the bucket lists as an object store would. Best effort:
+        // a directory that is not empty (a concurrent upload) stays.
+        if let Some(dir) = self.local_path(&prefix) {
+            remove_empty_dirs(&dir);
+        }
         Ok(())
+    }
+}
+
+/// Removes `dir` and its subdirectories if they hold no files; errors are ignored.
+fn remove_empty_dirs(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    // Fails (and is ignored) when the directory still holds something.
+    let _ = std::fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    #[tokio::test]
+    async fn deleting_a_block_of_a_file_bucket_leaves_no_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let bucket = Bucket::open(&BucketConfig::from_url(url.as_str())).unwrap();
+        let (gone, kept) = (Ulid::from_parts(1, 1), Ulid::from_parts(2, 2));
+        for id in [gone, kept] {
+            for file in [META_FILE, "samples.parquet", "chunks/000001", "deletion-mark.json"] {
+                bucket.put_bytes(&Path::from(format!("{id}/{file}")), b"x".to_vec()).await.unwrap();
+            }
+        }
+        bucket.delete_block_then(&gone, Some("deletion-mark.json")).await.unwrap();
+        assert!(!dir.path().join(gone.to_string()).exists());
+        assert!(dir.path().join(kept.to_string()).join("chunks/000001").exists());
+        assert_eq!(bucket.block_dirs().await.unwrap(), vec![kept]);
     }
 }

@@ -116,8 +116,8 @@ impl Input {
         }
     }
 
-    /// Estimated rows of series `i` (to size batches).
-    pub fn weight(&self, i: usize) -> u64 {
+    /// Estimated rows of series `i` (samples or windows).
+    pub fn rows(&self, i: usize) -> u64 {
         match self {
             Input::Raw(b) => b.series().get(i).map_or(0, |s| s.num_samples),
             Input::Aggr(b) => b.series().get(i).map_or(0, |s| s.num_samples),
@@ -127,14 +127,21 @@ impl Input {
         }
     }
 
+    /// Estimated bytes of series `i` once decoded (to size batches): 16 a sample, 48 a
+    /// downsampled window (time and five aggregates).
+    pub fn bytes(&self, i: usize) -> u64 {
+        let per_row = if matches!(self, Input::Aggr(_)) { 48 } else { 16 };
+        self.rows(i) * per_row
+    }
+
     /// Reads series `range` in full. Call off the async runtime; `rt` runs the I/O.
     pub fn read(&self, rt: &Handle, range: Range<usize>) -> Result<Vec<SeriesData>> {
         let n = range.len();
         let out = match self {
             Input::Raw(b) => {
                 let wanted: Vec<_> = b.series().get(range.clone()).unwrap_or_default().iter().collect();
-                let batch = rt.block_on(b.read_series(&wanted, i64::MIN, i64::MAX))?;
-                batch.to_series().into_iter().map(|(_, t, v)| SeriesData::Raw(t, v)).collect::<Vec<_>>()
+                let read = rt.block_on(b.read_series_whole(&wanted))?;
+                read.into_iter().filter(|(t, _)| !t.is_empty()).map(|(t, v)| SeriesData::Raw(t, v)).collect()
             }
             Input::Aggr(b) => {
                 rt.block_on(b.read_range(range.clone()))?.into_iter().map(SeriesData::Aggr).collect()

@@ -239,28 +239,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 /// Deletes block `id` in Thanos's order: meta.json first (readers stop seeing it), then the
 /// data, then `deletion-mark.json` last (so an interrupted deletion is finished next time).
 pub async fn delete_block(bucket: &Bucket, id: &Ulid) -> Result<()> {
-    let store = bucket.store();
-    let meta = Bucket::block_path(id, META_FILE);
-    match store.delete(&meta).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(Error::store(&meta, e)),
-    }
-    let prefix = Path::from(id.to_string());
-    let objects: Vec<Path> = store
-        .list(Some(&prefix))
-        .map_ok(|m| m.location)
-        .try_collect()
-        .await
-        .map_err(|e| Error::store(&prefix, e))?;
-    let mark = Bucket::block_path(id, DELETION_MARK);
-    let ordered = objects.iter().filter(|p| **p != mark).chain(objects.iter().filter(|p| **p == mark));
-    for p in ordered {
-        match store.delete(p).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(Error::store(p, e)),
-        }
-    }
-    Ok(())
+    bucket.delete_block_then(id, Some(DELETION_MARK)).await
 }
 
 /// Directories without meta.json that should go: an interrupted deletion (a deletion mark

@@ -10,8 +10,9 @@ use crate::{Error, Labels, Result};
 use rayon::prelude::*;
 use tokio::runtime::Handle;
 
-/// Rows (samples or windows) read per batch, over all inputs.
-pub const BATCH_ROWS: u64 = 1 << 20;
+/// Decoded bytes read per batch, over all inputs (16 a sample, 48 a downsampled window). With
+/// the batch being written and the one in the channel, about three are in memory at once.
+pub const BATCH_BYTES: u64 = 4 << 20;
 /// Series per batch at most.
 pub const BATCH_SERIES: usize = 8192;
 
@@ -125,9 +126,12 @@ fn produce(
     let mut rows_read = 0u64;
     let mut start = 0;
     while start < planned.len() {
-        let (mut end, mut weight) = (start, 0u64);
-        while end < planned.len() && (end == start || (weight < BATCH_ROWS && end - start < BATCH_SERIES)) {
-            weight += planned[end].parts.iter().map(|&(i, k)| inputs[i].weight(k)).sum::<u64>();
+        let (mut end, mut bytes, mut rows) = (start, 0u64, 0u64);
+        while end < planned.len() && (end == start || (bytes < BATCH_BYTES && end - start < BATCH_SERIES)) {
+            for &(i, k) in &planned[end].parts {
+                bytes += inputs[i].bytes(k);
+                rows += inputs[i].rows(k);
+            }
             end += 1;
         }
         let batch = &planned[start..end];
@@ -178,7 +182,7 @@ fn produce(
             // The writer stopped on an error; `run` reports it.
             return Ok(rows_read);
         }
-        progress.rows_done(weight);
+        progress.rows_done(rows);
         start = end;
     }
     Ok(rows_read)

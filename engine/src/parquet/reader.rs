@@ -143,6 +143,12 @@ impl ParquetBlock {
         SeriesBatch::from_series(out)
     }
 
+    /// Every sample of `series`, one (timestamps, values) pair per series in order, decoded
+    /// straight into the vectors (no samples cache, no intermediate batch): compaction's read.
+    pub async fn read_series_whole(&self, series: &[&SeriesInfo]) -> Result<Vec<(Vec<i64>, Vec<f64>)>> {
+        self.decode(series, i64::MIN, i64::MAX).await
+    }
+
     /// Decodes the samples of `series` inside `[min_time, max_time]`, one (timestamps, values)
     /// pair per series in order (empty when none is in the range).
     async fn decode(
