@@ -260,6 +260,23 @@ async fn values_of(st: &ApiState, name: &str, p: &Params, w: &Warnings) -> Resul
     Ok(json::string_array(&values.into_iter().collect::<Vec<_>>()))
 }
 
+/// `GET|POST /api/v1/query_exemplars`: `query`, `start`, `end` are checked as Prometheus checks
+/// them; exemplars are not stored, so the answer is an empty list (what Prometheus answers
+/// for series without exemplars). Grafana asks for exemplars beside range queries.
+pub async fn query_exemplars(State(st): State<ApiState>, ApiParams(p): ApiParams) -> Response {
+    answer(&st, &p, exemplars).await
+}
+
+async fn exemplars(_st: &ApiState, p: &Params, _w: &Warnings) -> Result<String> {
+    let start = p.time_or("start", i64::MIN)?;
+    let end = p.time_or("end", i64::MAX)?;
+    if end < start {
+        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+    }
+    check_query(p.get("query"))?;
+    Ok("[]".into())
+}
+
 /// `GET /api/v1/metadata`: no metric metadata is stored; an empty object.
 pub async fn metadata() -> Response {
     ok_json("{}".into())

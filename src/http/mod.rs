@@ -118,6 +118,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/series", get(api::series).post(api::series))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/query_exemplars", get(api::query_exemplars).post(api::query_exemplars))
         .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/api/v1/sql", get(sql::query).post(sql::query))

@@ -266,6 +266,19 @@ fn api_shapes_and_errors() {
     );
     assert_eq!(lake.get(&format!("/api/v1/query?{thanos}")).1, posted);
 
+    // No exemplars are stored: the same empty answer as Prometheus for these series, and the
+    // same parameter checks.
+    let exemplars = format!(
+        "/api/v1/query_exemplars?query={}&start=1700000000&end=1700003600",
+        enc("http_requests_total")
+    );
+    assert_eq!(lake.get(&exemplars), (200, r#"{"status":"success","data":[]}"#.to_string()));
+    assert_eq!(lake.get(&exemplars), prom.get(&exemplars));
+    let bad = format!("/api/v1/query_exemplars?query={}&start=1700000000&end=1700003600", enc("sum("));
+    let (code, body) = lake.get(&bad);
+    assert_eq!((code, prom.get(&bad).0), (400, 400), "{body}");
+    assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
+
     assert_eq!(lake.get("/api/v1/metadata"), (200, r#"{"status":"success","data":{}}"#.to_string()));
     let info = lake.json("/api/v1/status/buildinfo");
     assert_eq!(info["status"], "success");
