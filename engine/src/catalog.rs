@@ -12,7 +12,7 @@
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
 use crate::parquet::{DEFAULT_SAMPLES_CACHE_BYTES, ParquetBlock, SamplesCache};
-use crate::source::{SelectRequest, SeriesSource, SeriesStream};
+use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -235,50 +235,42 @@ impl SeriesSource for BucketSource {
                     let mut stream = src.select(&req).await?;
                     let mut out = Vec::new();
                     while let Some(batch) = stream.next().await {
-                        out.extend(batch?.to_series());
+                        out.push(batch?);
                     }
                     Ok::<_, crate::Error>(out)
                 })
             })
             .collect();
-        // Merge series with equal labels; samples arrive in block order, so they only need
-        // sorting when blocks overlap.
+        // Each series' parts, zero-copy slices of the blocks' batches, in block order; joined
+        // (sorted only where blocks overlap) with one copy into the answer's batches.
         let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>, bool)> = Vec::new();
+        let mut series: Vec<(Labels, Vec<Part>)> = Vec::new();
         for task in tasks {
-            let found =
+            let batches =
                 task.await.map_err(|e| crate::Error::io("block read task", std::io::Error::other(e)))??;
-            for (labels, ts, vals) in found {
-                match index.get(&labels) {
-                    Some(&i) => {
-                        let s = &mut series[i];
-                        let in_order = matches!((s.1.last(), ts.first()), (Some(a), Some(b)) if a < b);
-                        s.3 |= !in_order;
-                        s.1.extend(ts);
-                        s.2.extend(vals);
-                    }
-                    None => {
-                        index.insert(labels.clone(), series.len());
-                        series.push((labels, ts, vals, false));
+            for batch in batches {
+                let runs = batch.runs().ok_or_else(|| {
+                    crate::Error::format("a block's samples", "not the (series, timestamp, value) schema")
+                })?;
+                for (i, ts, vs) in runs {
+                    let Some(labels) = batch.labels.get(i) else {
+                        return Err(crate::Error::format(
+                            "a block's samples",
+                            "a series index without labels",
+                        ));
+                    };
+                    match index.get(labels) {
+                        Some(&k) => series[k].1.push((ts, vs)),
+                        None => {
+                            index.insert(labels.clone(), series.len());
+                            series.push((labels.clone(), vec![(ts, vs)]));
+                        }
                     }
                 }
             }
         }
-        let mut series: Vec<(Labels, Vec<i64>, Vec<f64>)> = series
-            .into_iter()
-            .map(|(labels, ts, vals, unsorted)| {
-                if !unsorted {
-                    return (labels, ts, vals);
-                }
-                let mut points: Vec<(i64, f64)> = ts.into_iter().zip(vals).collect();
-                points.sort_by_key(|p| p.0);
-                points.dedup_by_key(|p| p.0);
-                let (ts, vals) = points.into_iter().unzip();
-                (labels, ts, vals)
-            })
-            .collect();
         series.sort_by(|a, b| a.0.block_order(&b.0));
-        Ok(crate::source::series_stream(series))
+        Ok(crate::source::parts_stream(series))
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

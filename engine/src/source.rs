@@ -98,29 +98,67 @@ pub fn sample_schema() -> SchemaRef {
     SAMPLE_SCHEMA.clone()
 }
 
+/// Builds a [`SeriesBatch`] series by series, copying each series' samples once into the
+/// batch's columns (from any number of time-ordered parts).
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    labels: Vec<Labels>,
+    idx: Vec<u32>,
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+}
+
+impl BatchBuilder {
+    /// A builder with room for `rows` samples.
+    pub fn with_capacity(series: usize, rows: usize) -> Self {
+        BatchBuilder {
+            labels: Vec::with_capacity(series),
+            idx: Vec::with_capacity(rows),
+            ts: Vec::with_capacity(rows),
+            vals: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Appends one series; its samples are the parts' (timestamps, values) in order.
+    pub fn push<'a>(&mut self, labels: Labels, parts: impl IntoIterator<Item = (&'a [i64], &'a [f64])>) {
+        let id = self.labels.len() as u32;
+        self.labels.push(labels);
+        for (t, v) in parts {
+            let n = t.len().min(v.len());
+            self.idx.extend(std::iter::repeat_n(id, n));
+            self.ts.extend_from_slice(&t[..n]);
+            self.vals.extend_from_slice(&v[..n]);
+        }
+    }
+
+    /// Series appended so far.
+    pub fn num_series(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The batch.
+    pub fn finish(self) -> Result<SeriesBatch> {
+        let samples = RecordBatch::try_new(
+            sample_schema(),
+            vec![
+                Arc::new(UInt32Array::from(self.idx)),
+                Arc::new(TimestampMillisecondArray::from(self.ts).with_timezone("UTC")),
+                Arc::new(Float64Array::from(self.vals)),
+            ],
+        )?;
+        Ok(SeriesBatch { labels: self.labels, samples })
+    }
+}
+
 impl SeriesBatch {
     /// Builds a batch from per-series sample vectors.
     pub fn from_series(series: Vec<(Labels, Vec<i64>, Vec<f64>)>) -> Result<Self> {
         let n: usize = series.iter().map(|s| s.1.len()).sum();
-        let mut idx = Vec::with_capacity(n);
-        let mut ts = Vec::with_capacity(n);
-        let mut vals = Vec::with_capacity(n);
-        let mut labels = Vec::with_capacity(series.len());
-        for (i, (l, t, v)) in series.into_iter().enumerate() {
-            idx.extend(std::iter::repeat_n(i as u32, t.len()));
-            ts.extend(t);
-            vals.extend(v);
-            labels.push(l);
+        let mut b = BatchBuilder::with_capacity(series.len(), n);
+        for (l, t, v) in series {
+            b.push(l, [(t.as_slice(), v.as_slice())]);
         }
-        let samples = RecordBatch::try_new(
-            sample_schema(),
-            vec![
-                Arc::new(UInt32Array::from(idx)),
-                Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
-                Arc::new(Float64Array::from(vals)),
-            ],
-        )?;
-        Ok(SeriesBatch { labels, samples })
+        b.finish()
     }
 
     /// The `series`, `timestamp` and `value` columns, or `None` when the batch does not have
@@ -168,6 +206,44 @@ impl SeriesBatch {
 /// One series' consecutive rows in a [`SeriesBatch`]: its index into the batch's labels and
 /// slices of the timestamp and value buffers.
 pub type SeriesRun = (usize, ScalarBuffer<i64>, ScalarBuffer<f64>);
+
+/// A piece of one series' samples: timestamp and value columns (zero-copy slices of a batch).
+pub type Part = (ScalarBuffer<i64>, ScalarBuffer<f64>);
+
+/// Whether the parts follow each other in time, so concatenating them keeps time order.
+pub fn parts_in_order(parts: &[Part]) -> bool {
+    parts.windows(2).all(|w| matches!((w[0].0.last(), w[1].0.first()), (Some(a), Some(b)) if a < b))
+}
+
+/// The samples of parts that overlap in time, sorted by time; of equal timestamps the first
+/// part's sample is kept.
+pub fn merge_overlapping(parts: &[Part]) -> (Vec<i64>, Vec<f64>) {
+    let mut pts: Vec<(i64, f64)> =
+        parts.iter().flat_map(|p| p.0.iter().copied().zip(p.1.iter().copied())).collect();
+    pts.sort_by_key(|p| p.0);
+    pts.dedup_by_key(|p| p.0);
+    pts.into_iter().unzip()
+}
+
+/// Streams whole series given as parts (in the order given), batches of at most 1024 series:
+/// each sample is copied once, into its batch.
+pub fn parts_stream(series: Vec<(Labels, Vec<Part>)>) -> SeriesStream {
+    let mut batches = Vec::with_capacity(series.len().div_ceil(STREAM_BATCH_SERIES));
+    for group in series.chunks(STREAM_BATCH_SERIES) {
+        let rows = group.iter().flat_map(|s| &s.1).map(|p| p.0.len()).sum();
+        let mut b = BatchBuilder::with_capacity(group.len(), rows);
+        for (labels, parts) in group {
+            if parts_in_order(parts) {
+                b.push(labels.clone(), parts.iter().map(|p| (&p.0[..], &p.1[..])));
+            } else {
+                let (ts, vs) = merge_overlapping(parts);
+                b.push(labels.clone(), [(ts.as_slice(), vs.as_slice())]);
+            }
+        }
+        batches.push(b.finish());
+    }
+    Box::pin(futures::stream::iter(batches))
+}
 
 /// A stream of series batches.
 pub type SeriesStream = BoxStream<'static, Result<SeriesBatch>>;

@@ -5,7 +5,7 @@ use super::cache::{CachedSeries, SamplesCache};
 use super::object_reader::ObjectReader;
 use super::schema::*;
 use crate::bucket::Bucket;
-use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
+use crate::source::{BatchBuilder, SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Error, Labels, Matcher, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type};
@@ -128,19 +128,22 @@ impl ParquetBlock {
                 }
             }
         }
-        let mut out = Vec::with_capacity(series.len());
-        for (s, data) in series.iter().zip(found.into_iter().flatten()) {
-            let lo = data.ts.partition_point(|&t| t < min_time);
-            let hi = data.ts.partition_point(|&t| t <= max_time);
-            if lo < hi {
-                out.push((
-                    s.labels.merged(&self.external),
-                    data.ts[lo..hi].to_vec(),
-                    data.vs[lo..hi].to_vec(),
-                ));
-            }
+        // Each series' samples in range, copied once, straight into the batch.
+        let found: Vec<(&SeriesInfo, Arc<CachedSeries>, Range<usize>)> = series
+            .iter()
+            .zip(found.into_iter().flatten())
+            .filter_map(|(s, data)| {
+                let lo = data.ts.partition_point(|&t| t < min_time);
+                let hi = data.ts.partition_point(|&t| t <= max_time);
+                (lo < hi).then_some((*s, data, lo..hi))
+            })
+            .collect();
+        let rows = found.iter().map(|f| f.2.len()).sum();
+        let mut out = BatchBuilder::with_capacity(found.len(), rows);
+        for (s, data, r) in &found {
+            out.push(s.labels.merged(&self.external), [(&data.ts[r.clone()], &data.vs[r.clone()])]);
         }
-        SeriesBatch::from_series(out)
+        out.finish()
     }
 
     /// Every sample of `series`, one (timestamps, values) pair per series in order, decoded

@@ -6,7 +6,9 @@ use super::eval::{
     Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, per_step_runs, resolve_at,
 };
 use super::value::PromqlError;
-use crate::source::{SelectHints, SelectRequest, SeriesBatch, SeriesRun, Warnings};
+use crate::source::{
+    Part, SelectHints, SelectRequest, SeriesBatch, SeriesRun, Warnings, merge_overlapping, parts_in_order,
+};
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
 use arrow::buffer::ScalarBuffer;
 use futures::StreamExt;
@@ -32,7 +34,7 @@ pub(crate) struct SeriesData {
 }
 
 /// A series' timestamp and value columns.
-type Columns = (ScalarBuffer<i64>, ScalarBuffer<f64>);
+type Columns = Part;
 
 /// Column slices of one series gathered from a source's batches.
 type Parts = Vec<Columns>;
@@ -54,18 +56,12 @@ fn join_parts(mut parts: Parts) -> Columns {
     if parts.len() == 1 {
         return parts.swap_remove(0);
     }
-    let in_order =
-        parts.windows(2).all(|w| matches!((w[0].0.last(), w[1].0.first()), (Some(a), Some(b)) if a < b));
-    if in_order {
+    if parts_in_order(&parts) {
         let ts: Vec<i64> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
         let vs: Vec<f64> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
         return (ts.into(), vs.into());
     }
-    let mut pts: Vec<(i64, f64)> =
-        parts.iter().flat_map(|p| p.0.iter().copied().zip(p.1.iter().copied())).collect();
-    pts.sort_by_key(|p| p.0);
-    pts.dedup_by_key(|p| p.0);
-    let (ts, vs): (Vec<i64>, Vec<f64>) = pts.into_iter().unzip();
+    let (ts, vs) = merge_overlapping(&parts);
     (ts.into(), vs.into())
 }
 
