@@ -1,46 +1,34 @@
 //! Merging the members' answers into one label-ordered list.
 
 use crate::Labels;
-
-/// One series: labels, timestamps, values.
-type Series = (Labels, Vec<i64>, Vec<f64>);
+use crate::source::Part;
 
 /// Merges per-member series lists (each in label order) into one list in label order
-/// ([`Labels::block_order`]). Series with equal label sets from different members are chained:
-/// samples united in time order, a timestamp present in several kept once (the first member's).
-pub fn merge_series(lists: Vec<Vec<Series>>) -> Vec<Series> {
-    let mut all: Vec<(usize, Series)> =
-        lists.into_iter().enumerate().flat_map(|(i, l)| l.into_iter().map(move |s| (i, s))).collect();
+/// ([`Labels::block_order`]), each label set with its parts in member order. Nothing is
+/// copied: [`crate::source::parts_stream`] joins the parts (concatenated when they follow each
+/// other in time, else united in time order with a timestamp present in several kept once, the
+/// first member's).
+pub fn merge_series(lists: Vec<Vec<(Labels, Part)>>) -> Vec<(Labels, Vec<Part>)> {
+    let mut all: Vec<(usize, Labels, Part)> = lists
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.into_iter().map(move |(labels, part)| (i, labels, part)))
+        .collect();
     // Stable, and the runs are already sorted: close to a k-way merge.
-    all.sort_by(|a, b| a.1.0.block_order(&b.1.0).then(a.0.cmp(&b.0)));
-    let mut out: Vec<Series> = Vec::with_capacity(all.len());
-    for (_, s) in all {
+    all.sort_by(|a, b| a.1.block_order(&b.1).then(a.0.cmp(&b.0)));
+    let mut out: Vec<(Labels, Vec<Part>)> = Vec::with_capacity(all.len());
+    for (_, labels, part) in all {
         match out.last_mut() {
-            Some(last) if last.0 == s.0 => chain(last, s),
-            _ => out.push(s),
+            Some(last) if last.0 == labels => last.1.push(part),
+            _ => out.push((labels, vec![part])),
         }
     }
     out
 }
 
-/// Adds `more`'s samples to `into`; on equal timestamps `into` wins.
-fn chain(into: &mut Series, more: Series) {
-    let (_, ts, vs) = more;
-    if into.1.last().is_none_or(|&l| ts.first().is_some_and(|&f| f > l)) {
-        into.1.extend(ts);
-        into.2.extend(vs);
-        return;
-    }
-    let a = std::mem::take(&mut into.1).into_iter().zip(std::mem::take(&mut into.2));
-    let mut pts: Vec<(i64, f64)> = a.chain(ts.into_iter().zip(vs)).collect();
-    // Stable: for equal timestamps the earlier member's sample comes first and is kept.
-    pts.sort_by_key(|p| p.0);
-    pts.dedup_by_key(|p| p.0);
-    (into.1, into.2) = pts.into_iter().unzip();
-}
-
 #[cfg(test)]
 mod tests {
+    #![expect(clippy::unwrap_used, reason = "test code")]
     use super::*;
 
     fn l(v: &str) -> Labels {
@@ -49,11 +37,19 @@ mod tests {
 
     #[test]
     fn merges_in_label_order_and_chains_equal_sets() {
-        let a = vec![(l("1"), vec![1, 2], vec![1.0, 2.0]), (l("3"), vec![1], vec![3.0])];
-        let b = vec![(l("1"), vec![2, 3], vec![9.0, 3.0]), (l("2"), vec![5], vec![5.0])];
-        let c = vec![(l("1"), vec![4], vec![4.0])];
+        let part = |ts: &[i64], vs: &[f64]| -> Part { (ts.to_vec().into(), vs.to_vec().into()) };
+        let a = vec![(l("1"), part(&[1, 2], &[1.0, 2.0])), (l("3"), part(&[1], &[3.0]))];
+        let b = vec![(l("1"), part(&[2, 3], &[9.0, 3.0])), (l("2"), part(&[5], &[5.0]))];
+        let c = vec![(l("1"), part(&[4], &[4.0]))];
+        let merged = merge_series(vec![a, b, c]);
+        let labels: Vec<&Labels> = merged.iter().map(|s| &s.0).collect();
+        assert_eq!(labels, [&l("1"), &l("2"), &l("3")]);
+        let batch = futures::executor::block_on(async {
+            use futures::StreamExt;
+            crate::source::parts_stream(merged).next().await.unwrap().unwrap()
+        });
         assert_eq!(
-            merge_series(vec![a, b, c]),
+            batch.to_series(),
             vec![
                 (l("1"), vec![1, 2, 3, 4], vec![1.0, 2.0, 3.0, 4.0]),
                 (l("2"), vec![5], vec![5.0]),

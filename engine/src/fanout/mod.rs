@@ -21,7 +21,7 @@ mod tests;
 
 pub use merge::merge_series;
 
-use crate::source::{SelectRequest, SeriesSource, SeriesStream, Warnings};
+use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream, Warnings};
 use crate::{Error, Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -265,8 +265,7 @@ impl Fanout {
                 |src| collect(src, req.clone(), timeout),
             )
             .await?;
-        let series = merge_series(lists);
-        Ok(crate::source::series_stream(series))
+        Ok(crate::source::parts_stream(merge_series(lists)))
     }
 }
 
@@ -316,7 +315,7 @@ async fn collect(
     source: Arc<dyn SeriesSource>,
     req: SelectRequest,
     timeout: Option<Duration>,
-) -> Result<Vec<(Labels, Vec<i64>, Vec<f64>)>> {
+) -> Result<Vec<(Labels, Part)>> {
     let timed_out = |d: Duration| Error::Unavailable(format!("no data within the response timeout of {d:?}"));
     let mut stream = match timeout {
         None => source.select(&req).await?,
@@ -329,7 +328,22 @@ async fn collect(
             Some(d) => tokio::time::timeout(d, stream.next()).await.map_err(|_| timed_out(d))?,
         };
         match next {
-            Some(batch) => out.extend(batch?.to_series()),
+            Some(batch) => {
+                let batch = batch?;
+                let runs = batch.runs().ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "a member answered samples without the (series, timestamp, value) schema".into(),
+                    )
+                })?;
+                for (i, ts, vs) in runs {
+                    let labels = batch.labels.get(i).ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "a member answered samples of series {i} without its labels"
+                        ))
+                    })?;
+                    out.push((labels.clone(), (ts, vs)));
+                }
+            }
             None => return Ok(out),
         }
     }
