@@ -4,7 +4,7 @@
 //! reorder or relabel vectors live in `vector_fn.rs`.
 
 use super::eval::{Elem, Evaluator, PARALLEL_MIN_POINTS, Res, Steps, Val, map_elems};
-use super::functions::{math, range, time};
+use super::functions::{WindowCursor, math, range, time};
 use super::value::PromqlError;
 use crate::Labels;
 use promql_parser::parser::value::ValueType;
@@ -133,11 +133,12 @@ impl Evaluator<'_> {
         }
         // Series are independent: large evaluations run them in parallel, each over all steps.
         let one = |ser: &super::eval::MSeries| -> Vec<Option<f64>> {
+            let (points, mut cursor) = (ser.points(), WindowCursor::default());
             s.times()
                 .zip(&step_args)
                 .map(|(t, sargs)| {
                     let w = ra.window(t);
-                    range::eval(name, ser.window(w), w, sargs)
+                    range::eval(name, cursor.window(&points, w), w, sargs)
                 })
                 .collect()
         };

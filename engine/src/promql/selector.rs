@@ -5,6 +5,7 @@
 use super::eval::{
     Elem, Evaluator, MSeries, RangeArg, Res, Steps, Val, offset_ms, per_step_runs, resolve_at,
 };
+use super::functions::advance;
 use super::value::PromqlError;
 use crate::source::{
     Part, SelectHints, SelectRequest, SeriesBatch, SeriesRun, Warnings, merge_overlapping, parts_in_order,
@@ -258,17 +259,6 @@ fn instant_samples(
         }
     }
     out
-}
-
-/// The number of timestamps `<= t`, given that the first `n` are: gallops forward from `n`, so
-/// a walk over ascending `t` costs O(steps x log(gap)).
-fn advance(ts: &[i64], n: usize, t: i64) -> usize {
-    let rest = &ts[n.min(ts.len())..];
-    let mut hi = 1;
-    while hi < rest.len() && rest[hi - 1] <= t {
-        hi *= 2;
-    }
-    n + rest[..hi.min(rest.len())].partition_point(|&x| x <= t)
 }
 
 /// The series' samples without staleness markers (zero-copy when it has none).

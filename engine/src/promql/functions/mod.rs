@@ -75,8 +75,47 @@ impl<'a> Points<'a> {
 
     /// The samples inside `w` (`w.start < t <= w.end`).
     pub fn window(&self, w: Window) -> Points<'a> {
-        let r = self.range_in(w);
+        self.slice(self.range_in(w))
+    }
+
+    /// The samples at positions `r`.
+    fn slice(&self, r: std::ops::Range<usize>) -> Points<'a> {
         Points { ts: &self.ts[r.clone()], vs: &self.vs[r] }
+    }
+}
+
+/// The number of timestamps `<= t` in `ts`, given that the first `n` are: gallops forward from
+/// `n`, so a walk over ascending `t` costs O(log(gap)) a step instead of O(log(len)).
+pub(crate) fn advance(ts: &[i64], n: usize, t: i64) -> usize {
+    let n = n.min(ts.len());
+    let rest = &ts[n..];
+    let mut hi = 1;
+    while hi < rest.len() && rest[hi - 1] <= t {
+        hi *= 2;
+    }
+    n + rest[..hi.min(rest.len())].partition_point(|&x| x <= t)
+}
+
+/// Windows of one series at ascending evaluation steps, each found by walking forward from the
+/// previous one. A window that starts or ends earlier than the previous one (never the case for
+/// PromQL's steps) restarts the walk from the beginning.
+#[derive(Debug, Default)]
+pub struct WindowCursor {
+    lo: usize,
+    hi: usize,
+    last: Option<Window>,
+}
+
+impl WindowCursor {
+    /// The samples of `p` inside `w` (`w.start < t <= w.end`).
+    pub fn window<'a>(&mut self, p: &Points<'a>, w: Window) -> Points<'a> {
+        if self.last.is_some_and(|l| w.start < l.start || w.end < l.end) {
+            (self.lo, self.hi) = (0, 0);
+        }
+        self.last = Some(w);
+        self.lo = advance(p.ts, self.lo, w.start);
+        self.hi = advance(p.ts, self.hi.max(self.lo), w.end).max(self.lo);
+        p.slice(self.lo..self.hi)
     }
 }
 
@@ -126,6 +165,21 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_cursor_finds_what_binary_search_finds() {
+        let ts: Vec<i64> = (0..200).map(|i| i * 15 + (i % 7)).collect();
+        let vs: Vec<f64> = ts.iter().map(|&t| t as f64).collect();
+        let p = Points::new(&ts, &vs);
+        for range in [1, 15, 300, 1000] {
+            let mut cursor = WindowCursor::default();
+            // Ascending steps, windows outside the data, then windows that jump back (restart).
+            for end in (-100..3200).step_by(37).chain([500, 40, 5000, 2999, 3000]) {
+                let w = Window { start: end - range, end };
+                assert_eq!(cursor.window(&p, w), p.window(w), "window {w:?}");
+            }
+        }
+    }
 
     fn close(a: f64, b: f64) -> bool {
         a == b || (a - b).abs() <= 1e-9 * b.abs().max(a.abs())
