@@ -249,21 +249,12 @@ impl SeriesSource for BucketSource {
             let batches =
                 task.await.map_err(|e| crate::Error::io("block read task", std::io::Error::other(e)))??;
             for batch in batches {
-                let runs = batch.runs().ok_or_else(|| {
-                    crate::Error::format("a block's samples", "not the (series, timestamp, value) schema")
-                })?;
-                for (i, ts, vs) in runs {
-                    let Some(labels) = batch.labels.get(i) else {
-                        return Err(crate::Error::format(
-                            "a block's samples",
-                            "a series index without labels",
-                        ));
-                    };
-                    match index.get(labels) {
-                        Some(&k) => series[k].1.push((ts, vs)),
+                for (labels, part) in batch.parts()? {
+                    match index.get(&labels) {
+                        Some(&k) => series[k].1.push(part),
                         None => {
                             index.insert(labels.clone(), series.len());
-                            series.push((labels.clone(), vec![(ts, vs)]));
+                            series.push((labels, vec![part]));
                         }
                     }
                 }

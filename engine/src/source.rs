@@ -189,6 +189,18 @@ impl SeriesBatch {
         Some(out)
     }
 
+    /// Each series' rows as zero-copy slices of the batch's columns, with its labels.
+    pub fn parts(&self) -> Result<Vec<(Labels, Part)>> {
+        let bad = |why: &str| crate::Error::format("a source's samples", why);
+        let runs = self.runs().ok_or_else(|| bad("not the (series, timestamp, value) schema"))?;
+        runs.into_iter()
+            .map(|(i, ts, vs)| {
+                let labels = self.labels.get(i).ok_or_else(|| bad("a series index without labels"))?;
+                Ok((labels.clone(), (ts, vs)))
+            })
+            .collect()
+    }
+
     /// Iterates `(labels, timestamps, values)` per series (a copy; for tests and small reads).
     pub fn to_series(&self) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
         let mut out: Vec<(Labels, Vec<i64>, Vec<f64>)> =

@@ -18,7 +18,7 @@ pub mod penalty;
 #[cfg(test)]
 mod tests;
 
-use crate::source::{SelectRequest, SeriesSource, SeriesStream};
+use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -100,13 +100,13 @@ pub fn strip(labels: &Labels, replica_labels: &[String]) -> Labels {
 /// each group with `func` (`counter`: the penalty merge's counter adjustment). The result is in
 /// label order.
 pub fn dedup_series(
-    series: Vec<(Labels, Vec<i64>, Vec<f64>)>,
+    series: Vec<(Labels, Part)>,
     replica_labels: &[String],
     func: DedupFunc,
     counter: bool,
-) -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
-    let mut keyed: Vec<(Labels, Labels, Vec<i64>, Vec<f64>)> =
-        series.into_iter().map(|(l, ts, vs)| (strip(&l, replica_labels), l, ts, vs)).collect();
+) -> Vec<(Labels, Part)> {
+    let mut keyed: Vec<(Labels, Labels, Part)> =
+        series.into_iter().map(|(l, part)| (strip(&l, replica_labels), l, part)).collect();
     keyed.sort_by(|a, b| a.0.block_order(&b.0).then_with(|| a.1.block_order(&b.1)));
     let mut out = Vec::with_capacity(keyed.len());
     let mut i = 0;
@@ -116,19 +116,23 @@ pub fn dedup_series(
             j += 1;
         }
         let group = &keyed[i..j];
-        let replicas: Vec<(&[i64], &[f64])> =
-            group.iter().map(|s| (s.2.as_slice(), s.3.as_slice())).collect();
+        // One replica: its samples as they are.
+        if let [(key, _, part)] = group {
+            out.push((key.clone(), part.clone()));
+            i = j;
+            continue;
+        }
+        let replicas: Vec<(&[i64], &[f64])> = group.iter().map(|s| (&s.2.0[..], &s.2.1[..])).collect();
         let (ts, vs) = match func {
             DedupFunc::Penalty => penalty::merge_replicas(&replicas, counter),
             DedupFunc::Chain => chain(&replicas),
         };
-        out.push((group[0].0.clone(), ts, vs));
+        out.push((group[0].0.clone(), (ts.into(), vs.into())));
         i = j;
     }
     out
 }
 
-/// Every timestamp of any replica once, in order; on equal timestamps the first replica wins.
 fn chain(replicas: &[(&[i64], &[f64])]) -> (Vec<i64>, Vec<f64>) {
     let mut pts: Vec<(i64, f64)> =
         replicas.iter().flat_map(|(ts, vs)| ts.iter().copied().zip(vs.iter().copied())).collect();
@@ -146,11 +150,11 @@ impl SeriesSource for DedupSource {
         let mut stream = self.inner.select(req).await?;
         let mut series = Vec::new();
         while let Some(batch) = stream.next().await {
-            series.extend(batch?.to_series());
+            series.extend(batch?.parts()?);
         }
         let counter = is_counter_function(req.hints.func.as_deref());
         let series = dedup_series(series, &self.replica_labels, self.func, counter);
-        Ok(crate::source::series_stream(series))
+        Ok(crate::source::parts_stream(series.into_iter().map(|(l, p)| (l, vec![p])).collect()))
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

@@ -137,7 +137,10 @@ async fn dedup_source_groups_by_labels_without_replicas() -> Result<()> {
 fn chain_unites_every_timestamp() -> Result<()> {
     let a = (l(&[("__name__", "up"), ("replica", "a")]), ms(&[0, 20, 40]), vec![1.0, 2.0, 3.0]);
     let b = (l(&[("__name__", "up"), ("replica", "b")]), ms(&[10, 20, 50]), vec![7.0, 8.0, 9.0]);
-    let out = dedup_series(vec![b, a], &["replica".into()], DedupFunc::Chain, false);
+    let part = |(labels, ts, vs): (Labels, Vec<i64>, Vec<f64>)| (labels, (ts.into(), vs.into()));
+    let out = dedup_series(vec![part(b), part(a)], &["replica".into()], DedupFunc::Chain, false);
+    let out: Vec<(Labels, Vec<i64>, Vec<f64>)> =
+        out.into_iter().map(|(l, (ts, vs))| (l, ts.to_vec(), vs.to_vec())).collect();
     assert_eq!(
         out,
         vec![(l(&[("__name__", "up")]), ms(&[0, 10, 20, 40, 50]), vec![1.0, 7.0, 2.0, 3.0, 9.0])]

@@ -328,22 +328,7 @@ async fn collect(
             Some(d) => tokio::time::timeout(d, stream.next()).await.map_err(|_| timed_out(d))?,
         };
         match next {
-            Some(batch) => {
-                let batch = batch?;
-                let runs = batch.runs().ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "a member answered samples without the (series, timestamp, value) schema".into(),
-                    )
-                })?;
-                for (i, ts, vs) in runs {
-                    let labels = batch.labels.get(i).ok_or_else(|| {
-                        Error::InvalidArgument(format!(
-                            "a member answered samples of series {i} without its labels"
-                        ))
-                    })?;
-                    out.push((labels.clone(), (ts, vs)));
-                }
-            }
+            Some(batch) => out.extend(batch?.parts()?),
             None => return Ok(out),
         }
     }
