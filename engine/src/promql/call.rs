@@ -31,6 +31,22 @@ impl Evaluator<'_> {
         match name {
             "time" => Ok(Val::Scalar(s.times().map(|t| t as f64 / 1000.0).collect())),
             "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; s.len()])),
+            // The query's own parameters in seconds, the same at every step (experimental in
+            // Prometheus 3).
+            "start" | "end" | "range" | "step" => {
+                let ms = match name {
+                    "start" => self.query_start,
+                    "end" => self.query_end,
+                    "range" => self.query_end - self.query_start,
+                    _ => self.query_step,
+                };
+                Ok(Val::Scalar(vec![ms as f64 / 1000.0; s.len()]))
+            }
+            "min_of" | "max_of" => {
+                let (a, b) = (self.eval_scalar(arg(0)?, s)?, self.eval_scalar(arg(1)?, s)?);
+                let pick = if name == "min_of" { math::go_min } else { math::go_max };
+                Ok(Val::Scalar(a.into_iter().zip(b).map(|(a, b)| pick(a, b)).collect()))
+            }
             "scalar" => {
                 let v = self.eval_vector(arg(0)?, s)?;
                 Ok(Val::Scalar(v.into_iter().map(|x| if x.len() == 1 { x[0].v } else { f64::NAN }).collect()))

@@ -181,6 +181,8 @@ pub(crate) struct Evaluator<'a> {
     pub opts: &'a QueryOptions,
     pub query_start: i64,
     pub query_end: i64,
+    /// The query's step (ms); 0 for an instant query.
+    pub query_step: i64,
     pub subquery_step: i64,
     pub data: HashMap<usize, Vec<SeriesData>>,
     pub deadline: Instant,

@@ -200,6 +200,8 @@ impl Engine {
             opts: &self.opts,
             query_start: steps.start,
             query_end: steps.end,
+            // An instant query (one step of 1 ms) has no step, as in Prometheus.
+            query_step: if steps.start == steps.end && steps.step == 1 { 0 } else { steps.step },
             subquery_step: self.subquery_step_ms.filter(|&s| s > 0).unwrap_or(DEFAULT_SUBQUERY_STEP_MS),
             data,
             deadline,

@@ -6,7 +6,9 @@ use promql_parser::label::Matcher;
 use promql_parser::parser::{AtModifier, Expr, LabelModifier, VectorSelector};
 use std::time::{Duration, SystemTime};
 
-/// Prometheus's `AtModifierUnsafeFunctions`.
+/// Prometheus's `AtModifierUnsafeFunctions`, with the experimental `start`, `end`, `range` and
+/// `step`: they answer the query's own parameters, which the `@` re-runs change (functions.test
+/// expects `start()` at 100s to be 100, which a re-run at another time could not give).
 const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
     "days_in_month",
     "day_of_month",
@@ -19,6 +21,10 @@ const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
     "predict_linear",
     "time",
     "timestamp",
+    "start",
+    "end",
+    "range",
+    "step",
 ];
 
 /// Every child expression of `e`.
@@ -42,6 +48,12 @@ fn children(e: &Expr) -> Vec<&Expr> {
 /// enables them): their evals run like any other.
 const IMPLEMENTED_EXPERIMENTAL: &[&str] = &[
     "double_exponential_smoothing",
+    "end",
+    "max_of",
+    "min_of",
+    "range",
+    "start",
+    "step",
     "limit_ratio",
     "limitk",
     "mad_over_time",
