@@ -30,6 +30,11 @@ pub struct AggrBlock {
 }
 
 impl AggrBlock {
+    /// See [`super::ParquetBlock::intern_labels`].
+    pub fn intern_labels(&mut self, pool: &mut std::collections::HashSet<Labels>) {
+        super::reader::intern_series(&mut self.series, pool);
+    }
+
     /// Opens block `meta.ulid` of `bucket`, reading its series.parquet.
     pub async fn open(bucket: &Bucket, meta: BlockMeta) -> Result<Self> {
         let id = Ulid::from_string(&meta.ulid)

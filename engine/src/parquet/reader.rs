@@ -16,7 +16,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowS
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::file::metadata::PageIndexPolicy;
 use promlake_compat::BlockMeta;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use ulid::Ulid;
@@ -92,6 +92,13 @@ impl ParquetBlock {
     pub fn with_cache(mut self, cache: Arc<SamplesCache>) -> Self {
         self.cache = Some(cache).filter(|c| c.enabled());
         self
+    }
+
+    /// Shares label sets with the blocks interned before: each of this block's label sets that
+    /// `pool` already holds is replaced by the pooled one, the others are added. Compaction opens
+    /// all inputs of a job at once, and their series mostly repeat.
+    pub fn intern_labels(&mut self, pool: &mut HashSet<Labels>) {
+        intern_series(&mut self.series, pool);
     }
 
     /// Reads the samples of `series` inside `[min_time, max_time]`, fetching only their row
@@ -308,6 +315,18 @@ impl SeriesSource for ParquetBlock {
 
     fn external_labels(&self) -> &Labels {
         &self.external
+    }
+}
+
+/// See [`ParquetBlock::intern_labels`].
+pub(super) fn intern_series(series: &mut [SeriesInfo], pool: &mut HashSet<Labels>) {
+    for s in series {
+        match pool.get(&s.labels) {
+            Some(shared) => s.labels = shared.clone(),
+            None => {
+                pool.insert(s.labels.clone());
+            }
+        }
     }
 }
 
