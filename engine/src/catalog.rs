@@ -12,13 +12,13 @@
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
 use crate::parquet::{DEFAULT_SAMPLES_CACHE_BYTES, ParquetBlock, SamplesCache};
-use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream};
+use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::RwLock;
 
@@ -243,23 +243,15 @@ impl SeriesSource for BucketSource {
             .collect();
         // Each series' parts, zero-copy slices of the blocks' batches, in block order; joined
         // (sorted only where blocks overlap) with one copy into the answer's batches.
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<(Labels, Vec<Part>)> = Vec::new();
+        let mut parts = Vec::new();
         for task in tasks {
             let batches =
                 task.await.map_err(|e| crate::Error::io("block read task", std::io::Error::other(e)))??;
             for batch in batches {
-                for (labels, part) in batch.parts()? {
-                    match index.get(&labels) {
-                        Some(&k) => series[k].1.push(part),
-                        None => {
-                            index.insert(labels.clone(), series.len());
-                            series.push((labels, vec![part]));
-                        }
-                    }
-                }
+                parts.extend(batch.parts()?);
             }
         }
+        let mut series = crate::source::group_parts(parts);
         series.sort_by(|a, b| a.0.block_order(&b.0));
         Ok(crate::source::parts_stream(series))
     }

@@ -237,6 +237,23 @@ pub fn merge_overlapping(parts: &[Part]) -> (Vec<i64>, Vec<f64>) {
     pts.into_iter().unzip()
 }
 
+/// Gathers parts by label set, in the order the label sets first appear; each label set's parts
+/// keep the order given.
+pub fn group_parts(parts: impl IntoIterator<Item = (Labels, Part)>) -> Vec<(Labels, Vec<Part>)> {
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(Labels, Vec<Part>)> = Vec::new();
+    for (labels, part) in parts {
+        match index.get(&labels) {
+            Some(&k) => out[k].1.push(part),
+            None => {
+                index.insert(labels.clone(), out.len());
+                out.push((labels, vec![part]));
+            }
+        }
+    }
+    out
+}
+
 /// Streams whole series given as parts (in the order given), batches of at most 1024 series:
 /// each sample is copied once, into its batch.
 pub fn parts_stream(series: Vec<(Labels, Vec<Part>)>) -> SeriesStream {

@@ -8,7 +8,7 @@ use super::eval::{
 use super::functions::advance;
 use super::value::PromqlError;
 use crate::source::{
-    Part, SelectHints, SelectRequest, SeriesBatch, SeriesRun, Warnings, merge_overlapping, parts_in_order,
+    Part, SelectHints, SelectRequest, Warnings, group_parts, merge_overlapping, parts_in_order,
 };
 use crate::{Labels, MatchOp, Matcher, SeriesSource};
 use arrow::buffer::ScalarBuffer;
@@ -39,17 +39,6 @@ type Columns = Part;
 
 /// Column slices of one series gathered from a source's batches.
 type Parts = Vec<Columns>;
-
-/// The runs of rows of each series in `batch` (rows are ordered by series, then time) as
-/// zero-copy slices of its columns: `(index into batch.labels, timestamps, values)`.
-fn series_runs(batch: &SeriesBatch) -> Res<Vec<SeriesRun>> {
-    batch.runs().ok_or_else(|| {
-        PromqlError::Storage(format!(
-            "a source answered samples with schema {}, not (series, timestamp, value)",
-            batch.samples.schema()
-        ))
-    })
-}
 
 /// Joins a series' parts: one part is kept as it is; parts in time order are concatenated;
 /// otherwise samples are sorted by time and, of equal timestamps, the first one seen is kept.
@@ -198,29 +187,14 @@ pub(crate) async fn fetch(
             return Err(timed_out());
         }
         let mut stream = source.select(&req).await?;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<(Labels, Parts)> = Vec::new();
+        let mut parts = Vec::new();
         while let Some(batch) = stream.next().await {
             if std::time::Instant::now() > deadline {
                 return Err(timed_out());
             }
-            let batch = batch?;
-            for (id, ts, vs) in series_runs(&batch)? {
-                let Some(labels) = batch.labels.get(id) else {
-                    return Err(PromqlError::Storage(format!(
-                        "a source answered samples of series {id} but only {} label sets",
-                        batch.labels.len()
-                    )));
-                };
-                match index.get(labels) {
-                    Some(&i) => series[i].1.push((ts, vs)),
-                    None => {
-                        index.insert(labels.clone(), series.len());
-                        series.push((labels.clone(), vec![(ts, vs)]));
-                    }
-                }
-            }
+            parts.extend(batch?.parts().map_err(|e| PromqlError::Storage(e.to_string()))?);
         }
+        let series = group_parts(parts);
         let series: Vec<SeriesData> = series
             .into_iter()
             .map(|(labels, parts)| {
@@ -359,15 +333,21 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_splits_into_zero_copy_series_runs() {
+    fn a_batch_splits_into_zero_copy_series_parts() {
         let a = Labels::from_pairs([("a", "1")]);
         let b = Labels::from_pairs([("a", "2")]);
-        let batch = SeriesBatch::from_series(vec![(a, vec![1, 2], vec![1.0, 2.0]), (b, vec![5], vec![5.0])])
-            .expect("batch");
-        let runs = series_runs(&batch).expect("runs");
-        assert_eq!(runs.len(), 2);
-        assert_eq!((runs[0].0, &runs[0].1[..]), (0, &[1, 2][..]));
-        assert_eq!((runs[1].0, &runs[1].2[..]), (1, &[5.0][..]));
+        let batch = crate::SeriesBatch::from_series(vec![
+            (a.clone(), vec![1, 2], vec![1.0, 2.0]),
+            (b.clone(), vec![5], vec![5.0]),
+        ])
+        .expect("batch");
+        let parts = batch.parts().expect("parts");
+        assert_eq!(parts.len(), 2);
+        assert_eq!((&parts[0].0, &parts[0].1.0[..]), (&a, &[1, 2][..]));
+        assert_eq!((&parts[1].0, &parts[1].1.1[..]), (&b, &[5.0][..]));
+        // Zero-copy: the parts are slices of the batch's buffers.
+        let (_, ts, _) = batch.columns().expect("columns");
+        assert_eq!(parts[0].1.0.as_ptr(), ts.values().as_ptr());
     }
 
     #[test]
