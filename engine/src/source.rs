@@ -131,11 +131,6 @@ impl BatchBuilder {
         }
     }
 
-    /// Series appended so far.
-    pub fn num_series(&self) -> usize {
-        self.labels.len()
-    }
-
     /// The batch.
     pub fn finish(self) -> Result<SeriesBatch> {
         let samples = RecordBatch::try_new(

@@ -105,9 +105,7 @@ pub async fn query_range(State(st): State<ApiState>, ApiParams(p): ApiParams) ->
 async fn range_query(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
     let start = parse_time(p.get("start")).map_err(|e| ApiError::invalid_param("start", e))?;
     let end = parse_time(p.get("end")).map_err(|e| ApiError::invalid_param("end", e))?;
-    if end < start {
-        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
-    }
+    check_order(start, end)?;
     let step = parse_duration(p.get("step")).map_err(|e| ApiError::invalid_param("step", e))?;
     let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
     if step_ms <= 0 {
@@ -147,6 +145,14 @@ fn query_options(st: &ApiState, p: &Params, step_ms: i64) -> Result<QueryOptions
             .map_err(|e| ApiError::invalid_param("max_source_resolution", e))?;
     opts.lookback_delta_ms = downsampled::lookback_for(opts.lookback_delta_ms, opts.max_resolution_ms);
     Ok(opts)
+}
+
+/// Prometheus's check of a `start`/`end` pair.
+fn check_order(start: i64, end: i64) -> Result<()> {
+    if end < start {
+        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+    }
+    Ok(())
 }
 
 /// Parse errors are the caller's (`bad_data` on parameter `query`), before anything runs.
@@ -270,9 +276,7 @@ pub async fn query_exemplars(State(st): State<ApiState>, ApiParams(p): ApiParams
 async fn exemplars(_st: &ApiState, p: &Params, _w: &Warnings) -> Result<String> {
     let start = p.time_or("start", i64::MIN)?;
     let end = p.time_or("end", i64::MAX)?;
-    if end < start {
-        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
-    }
+    check_order(start, end)?;
     check_query(p.get("query"))?;
     Ok("[]".into())
 }

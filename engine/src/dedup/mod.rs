@@ -18,7 +18,7 @@ pub mod penalty;
 #[cfg(test)]
 mod tests;
 
-use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream};
+use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream, merge_overlapping};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -122,23 +122,20 @@ pub fn dedup_series(
             i = j;
             continue;
         }
-        let replicas: Vec<(&[i64], &[f64])> = group.iter().map(|s| (&s.2.0[..], &s.2.1[..])).collect();
         let (ts, vs) = match func {
-            DedupFunc::Penalty => penalty::merge_replicas(&replicas, counter),
-            DedupFunc::Chain => chain(&replicas),
+            DedupFunc::Penalty => {
+                let replicas: Vec<(&[i64], &[f64])> =
+                    group.iter().map(|s| (&s.2.0[..], &s.2.1[..])).collect();
+                penalty::merge_replicas(&replicas, counter)
+            }
+            // Every timestamp of any replica once, in order; on equal timestamps the first
+            // replica wins.
+            DedupFunc::Chain => merge_overlapping(&group.iter().map(|s| s.2.clone()).collect::<Vec<_>>()),
         };
         out.push((group[0].0.clone(), (ts.into(), vs.into())));
         i = j;
     }
     out
-}
-
-fn chain(replicas: &[(&[i64], &[f64])]) -> (Vec<i64>, Vec<f64>) {
-    let mut pts: Vec<(i64, f64)> =
-        replicas.iter().flat_map(|(ts, vs)| ts.iter().copied().zip(vs.iter().copied())).collect();
-    pts.sort_by_key(|p| p.0);
-    pts.dedup_by_key(|p| p.0);
-    pts.into_iter().unzip()
 }
 
 #[async_trait]
