@@ -2,7 +2,7 @@
 //! scalars, a vector and a scalar, or two vectors with `on`/`ignoring` matching and
 //! `group_left`/`group_right` cardinalities.
 
-use super::eval::{Elem, Evaluator, Res, Steps, Val, cmp_labels, par_step_items};
+use super::eval::{Elem, Evaluator, Res, Steps, Val, cmp_labels, drop_metric_name, par_step_items};
 use super::memo::{Interner, PerSeries};
 use super::value::PromqlError;
 use crate::Labels;
@@ -249,8 +249,10 @@ fn vector_vector(
         let sig = memo.sig(m, &rs.labels);
         if let Some(dup) = right.get(&sig) {
             let side = if swapped { "left hand-side" } else { "right hand-side" };
-            let mut pair = [&dup.labels, &rs.labels];
-            pair.sort_by(|a, b| cmp_labels(a, b));
+            // As Prometheus shows them: without a metric name that is to be dropped.
+            let shown = |e: &Elem| if e.drop_name { drop_metric_name(&e.labels) } else { e.labels.clone() };
+            let mut pair = [shown(dup), shown(rs)];
+            pair.sort_by(cmp_labels);
             return Err(PromqlError::Execution(format!(
                 "found duplicate series for the match group {} on the {side} of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                 m.match_labels(&rs.labels),
@@ -267,6 +269,16 @@ fn vector_vector(
     for ls in &many {
         let sig = memo.sig(m, &ls.labels);
         let Some(rs) = right.get(&sig) else { continue };
+        let (fl, fr) = if swapped { (rs.v, ls.v) } else { (ls.v, rs.v) };
+        let (mut v, mut keep) = apply(op, fl, fr)?;
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        // As in Prometheus, pairs a comparison filters out count for no match.
+        if !keep {
+            continue;
+        }
         if one_to_one {
             if matched.contains_key(&sig) {
                 return Err(PromqlError::Execution(
@@ -274,15 +286,6 @@ fn vector_vector(
                 ));
             }
             matched.insert(sig, HashSet::new());
-        }
-        let (fl, fr) = if swapped { (rs.v, ls.v) } else { (ls.v, rs.v) };
-        let (mut v, mut keep) = apply(op, fl, fr)?;
-        if return_bool {
-            v = if keep { 1.0 } else { 0.0 };
-            keep = true;
-        }
-        if !keep {
-            continue;
         }
         let metric = memo
             .metrics

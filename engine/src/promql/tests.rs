@@ -93,6 +93,16 @@ async fn binary_operators_and_matching() {
     assert_eq!(v[0], (r#"{instance="0", job="api"}"#.into(), 100.0 / 300.0));
     let err = instant(r#"http_requests / on(job) http_requests"#, 50 * M).await.unwrap_err();
     assert!(err.to_string().contains("many-to-many matching not allowed"), "{err}");
+    // The series in the message are shown as Prometheus shows them: a function dropped the name.
+    let err = instant(r#"http_requests / on(job) abs(http_requests)"#, 50 * M).await.unwrap_err().to_string();
+    assert!(err.contains(r#"[{instance="0", job="api"}, {instance="1", job="api"}]"#), "{err}");
+    // Pairs a comparison filters out do not count as matches (one per job is left: no error).
+    let v = vector(
+        instant(r#"http_requests == ignoring(instance) max by (job) (http_requests)"#, 50 * M).await.unwrap(),
+    );
+    assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), [200.0, 400.0]);
+    let err = instant(r#"http_requests + ignoring(instance) max by (job) (http_requests)"#, 50 * M).await;
+    assert!(err.unwrap_err().to_string().contains("many-to-one matching must be explicit"));
     let v =
         vector(instant(r#"http_requests{job="api"} or http_requests{instance="1"}"#, 50 * M).await.unwrap());
     assert_eq!(v.len(), 3);

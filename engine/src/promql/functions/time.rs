@@ -3,20 +3,37 @@
 //!
 //! Like Prometheus (`time.Unix(int64(v), 0)`), the fractional part is *truncated toward zero*,
 //! so `-0.5` is treated as `0` (1970-01-01), while `-1` is 1969-12-31T23:59:59.
+//!
+//! Values that are no `int64` (NaN, ±Inf, beyond ±2^63) give a date too, as in Prometheus on
+//! amd64: Go converts them to the minimum `int64`, and Go's calendar arithmetic wraps that (and
+//! anything within ~8e9 s of it) around to 292277026596-12-04T15:30:08 (and later).
 
 const TIME_FUNCTIONS: &[&str] =
     &["day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"];
 
+/// Go's `unixToInternal + internalToAbsolute`: the offset from Unix seconds to the seconds after
+/// Go's absolute zero time, which Go's date arithmetic takes as a `uint64`.
+const GO_UNIX_TO_ABSOLUTE: i128 = 9_223_372_028_683_721_448;
+
+/// The Unix second whose date Go's `time.Unix(int64(t), 0)` reports.
+fn go_unix_seconds(t: f64) -> i128 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let t = t.trunc();
+    // amd64's conversion gives the minimum int64 for anything out of range, NaN included.
+    let sec = if t >= -TWO_63 && t < TWO_63 { t as i64 } else { i64::MIN };
+    let sec = i128::from(sec);
+    // A negative absolute time wraps around as an unsigned one does.
+    if sec + GO_UNIX_TO_ABSOLUTE < 0 { sec + (1i128 << 64) } else { sec }
+}
+
 /// Evaluates `name` (`day_of_month`, `day_of_week`, `day_of_year`, `days_in_month`, `hour`,
-/// `minute`, `month`, `year`) at `t_seconds`. `None` for unknown names, NaN/Inf input or
-/// timestamps outside the `i64` seconds range.
+/// `minute`, `month`, `year`) at `t_seconds`, as Prometheus does (see the module's doc for
+/// values that are no `int64`). `None` for unknown names.
 pub fn eval(name: &str, t_seconds: f64) -> Option<f64> {
-    if !t_seconds.is_finite() || t_seconds.abs() >= 9.2e18 {
-        return None;
-    }
-    let secs = t_seconds.trunc() as i64;
-    let days = secs.div_euclid(86_400);
-    let secs_of_day = secs.rem_euclid(86_400);
+    let secs = go_unix_seconds(t_seconds);
+    // |secs| < 2^64, so the day count fits an i64.
+    let days = secs.div_euclid(86_400) as i64;
+    let secs_of_day = secs.rem_euclid(86_400) as i64;
     let (year, month, day) = civil_from_days(days);
     let r = match name {
         "year" => year as f64,
@@ -122,8 +139,18 @@ mod tests {
         assert_eq!(eval("year", -0.5), Some(1970.));
         // 1900-03-01 (1900 is not a leap year).
         assert_eq!(eval("days_in_month", -2_203_891_200. - 86_400.), Some(28.));
-        assert_eq!(eval("year", f64::NAN), None);
-        assert_eq!(eval("year", f64::INFINITY), None);
+        // What Prometheus 2.42 (amd64) answers for NaN, ±Inf and values beyond ±2^63.
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e19, -1e19, 9.3e18] {
+            let got: Vec<_> = ["year", "month", "day_of_month", "day_of_week", "day_of_year", "days_in_month"]
+                .into_iter()
+                .chain(["hour", "minute"])
+                .map(|f| eval(f, v))
+                .collect();
+            let want = [292_277_026_596., 12., 4., 0., 339., 31., 15., 30.].map(Some);
+            assert_eq!(got, want, "{v}");
+        }
+        // The largest int64 does not wrap: 292277026596-12-04T15:30:07.
+        assert_eq!(eval("hour", 9_223_372_036_854_774_784.), Some(15.));
         assert_eq!(eval("nope", 0.), None);
         for d in [-1_000_000, -719_468, -1, 0, 59, 10_957, 2_932_896] {
             let (y, m, day) = civil_from_days(d);
