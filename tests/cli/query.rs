@@ -431,3 +431,22 @@ fn same_results_as_prometheus() {
     }
     assert_eq!(checked, (COMPARED.len() + COMPARED_INSTANT_ONLY.len()) * 4 + COMPARED.len() * 2);
 }
+
+/// Random expressions (scripts/promql-fuzz.py with a fixed seed: every function family,
+/// aggregation, operator and modifier that 2.42 has) answer as Prometheus 2.42 does, apart from
+/// the 2.x/3.x differences the script lists.
+#[test]
+fn random_expressions_agree_with_prometheus() {
+    let lake = start_promlake();
+    let prom = start_prometheus();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/promql-fuzz.py");
+    let url = |s: &Server| format!("http://127.0.0.1:{}", s.port);
+    let out = Command::new(crate::python::python())
+        .args([script, "--promlake", &url(&lake), "--prometheus", &url(&prom)])
+        .args(["-n", "1000", "--seed", "11", "--depth", "4"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1000 expressions, 0 disagreements"), "{stdout}");
+}
