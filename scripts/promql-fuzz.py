@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Differential PromQL fuzzing: random expressions over the tiny test blocks, asked of promlake and
-of a real Prometheus 2.42 serving the same blocks; every disagreement is printed.
+"""Differential PromQL fuzzing: random expressions asked of promlake and of a real Prometheus 2.42
+serving the same blocks; every disagreement is printed.
 
     scripts/promql-fuzz.py --promlake http://127.0.0.1:19902 --prometheus http://127.0.0.1:19090 -n 2000
 
-Both servers must serve testdata/tsdb-blocks/tiny (samples every 60 s from 1700000000). Times are
-chosen so that the one semantic change between 2.x and 3.x that matters here cannot show:
+Both servers serve the same blocks: testdata/tsdb-blocks/tiny (samples every 60 s from
+1700000000, the defaults of --start and --span) or any others with counters, gauges and a classic
+histogram (the metrics are taken from Prometheus's /api/v1/series). Times are chosen so that the
+one semantic change between 2.x and 3.x that matters here cannot show:
 Prometheus 2.x closes range windows and the lookback on the left, 3.x (promlake) opens them. Every
 evaluation time is 30 s after a sample (or, inside subqueries, on a sample), and every range is
 15 or 45 s off the minute, so no sample ever sits on a window's left edge. Only functions that
@@ -32,21 +34,35 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+# The data: where it starts and how long it runs (seconds), and its metrics, asked of Prometheus.
 T0 = 1700000000
 SPAN = 14400
+COUNTERS = []
+GAUGES = []
+BUCKETS = []
+LABELS = {}  # metric name -> {label name -> [values]}
+ALL_LABELS = ["nope"]
 
-COUNTERS = ["http_requests_total", "request_duration_seconds_count", "request_duration_seconds_sum",
-            "request_duration_seconds_bucket"]
-GAUGES = ["node_temperature_celsius"]
-LABELS = {
-    "http_requests_total": {"code": ["200", "500"], "instance": ["a:9090", "b:9090"], "job": ["api"],
-                            "method": ["GET", "POST"]},
-    "node_temperature_celsius": {"instance": ["a:9090", "b:9090"], "sensor": ["cpu", "disk"]},
-    "request_duration_seconds_bucket": {"job": ["api", "web"], "le": ["0.1", "0.5", "1.0", "+Inf"]},
-    "request_duration_seconds_count": {"job": ["api", "web"]},
-    "request_duration_seconds_sum": {"job": ["api", "web"]},
-}
-ALL_LABELS = ["code", "instance", "job", "method", "sensor", "le", "nope"]
+
+def discover(base):
+    """Fills the metric lists from the series Prometheus holds."""
+    _, body = ask(base, "/api/v1/series", {"match[]": '{__name__=~".+"}', "start": str(T0 - 3600),
+                                          "end": str(T0 + SPAN + 3600)})
+    for s in body["data"]:
+        name = s.pop("__name__")
+        labels = LABELS.setdefault(name, {})
+        for k, v in s.items():
+            vals = labels.setdefault(k, [])
+            if v not in vals:
+                vals.append(v)
+            if k not in ALL_LABELS:
+                ALL_LABELS.append(k)
+    for name in sorted(LABELS):
+        (COUNTERS if name.endswith(("_total", "_bucket", "_count", "_sum")) else GAUGES).append(name)
+        if name.endswith("_bucket"):
+            BUCKETS.append(name)
+    if not COUNTERS or not GAUGES or not BUCKETS:
+        sys.exit(f"the data needs counters, gauges and a histogram; found {sorted(LABELS)}")
 
 RANGE_FUNCS = ["rate", "irate", "increase", "delta", "idelta", "deriv", "changes", "resets",
                "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
@@ -138,7 +154,8 @@ class Gen:
             return f"{op}{grouping} ({arg})"
         if r < 0.85:
             return (f"histogram_quantile({self.r.choice(['0.5', '0.9', '0.99', '0', '1'])}, "
-                    f"sum by (le{self.r.choice(['', ', job'])}) (rate(request_duration_seconds_bucket[{self.rng_dur()}])))")
+                    f"sum by (le{self.r.choice(['', ', ' + self.r.choice(ALL_LABELS)])}) "
+                    f"(rate({self.r.choice(BUCKETS)}[{self.rng_dur()}])))")
         if r < 0.88 and not self.sub:
             inner = Gen(self.r, True).instant(depth - 1)
             f = self.r.choice(["max_over_time", "min_over_time", "avg_over_time", "count_over_time",
@@ -261,13 +278,18 @@ def same(a, b, ordered, names=True):
 
 
 def main():
+    global T0, SPAN
     ap = argparse.ArgumentParser()
     ap.add_argument("--promlake", required=True)
     ap.add_argument("--prometheus", required=True)
     ap.add_argument("-n", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument("--start", type=int, default=T0, help="the data's first second")
+    ap.add_argument("--span", type=int, default=SPAN, help="the data's length in seconds")
     args = ap.parse_args()
+    T0, SPAN = args.start, args.span
+    discover(args.prometheus)
     rng = random.Random(args.seed)
     bad = 0
     for i in range(args.n):

@@ -34,8 +34,8 @@ pub fn eval(name: &str, v: f64, args: &[f64]) -> Option<f64> {
         "asin" => v.asin(),
         "acos" => v.acos(),
         "atan" => v.atan(),
-        "sinh" => v.sinh(),
-        "cosh" => v.cosh(),
+        "sinh" => go_sinh(v),
+        "cosh" => go_cosh(v),
         "tanh" => v.tanh(),
         "asinh" => v.asinh(),
         "acosh" => v.acosh(),
@@ -53,6 +53,20 @@ pub fn eval(name: &str, v: f64, args: &[f64]) -> Option<f64> {
         _ => return None,
     };
     Some(r)
+}
+
+/// Beyond this magnitude Go's `math.Sinh`/`math.Cosh` take `Exp(|x|) * 0.5`, which overflows to
+/// ±Inf from |x| ≈ 709.78, while the true value (and libm's) stays finite up to ≈ 710.48.
+const GO_HYPERBOLIC_EXP_ONLY: f64 = 21.0;
+
+/// `sinh` as Prometheus computes it (Go's overflow; below it, libm's, within the last bit).
+fn go_sinh(v: f64) -> f64 {
+    if v.abs() > GO_HYPERBOLIC_EXP_ONLY { (v.abs().exp() * 0.5).copysign(v) } else { v.sinh() }
+}
+
+/// `cosh` as Prometheus computes it (see [`go_sinh`]).
+fn go_cosh(v: f64) -> f64 {
+    if v.abs() > GO_HYPERBOLIC_EXP_ONLY { v.abs().exp() * 0.5 } else { v.cosh() }
 }
 
 /// Is `name` a function this module evaluates?
@@ -195,6 +209,10 @@ mod tests {
             ("deg", 10., 572.9577951308232, 1145.9155902616465),
             ("atanh", -0.1, -0.10033534773107522, NAN),
         ];
+        // Go overflows where libm does not.
+        assert_eq!(eval("cosh", 710.0, &[]), Some(f64::INFINITY));
+        assert_eq!(eval("sinh", -710.0, &[]), Some(f64::NEG_INFINITY));
+        assert_eq!(eval("cosh", 700.0, &[]), Some(700f64.exp() * 0.5));
         for (name, x, want_x, want_y) in table {
             check_tol(eval(name, x, &[]), want_x, 1e-6);
             // y = x + 10 (asin/acos/atanh: trig - 10.1 → 9.9 is out of domain).
