@@ -193,8 +193,11 @@ class Gen:
 
 
 def ask(base, path, params):
-    data = urllib.parse.urlencode(params).encode()
-    req = urllib.request.Request(base + path, data=data, method="POST")
+    data = urllib.parse.urlencode(params)
+    if "/label/" in path:  # GET only
+        req = urllib.request.Request(f"{base}{path}?{data}")
+    else:
+        req = urllib.request.Request(base + path, data=data.encode(), method="POST")
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -277,6 +280,68 @@ def same(a, b, ordered, names=True):
     return True
 
 
+def write_data(out_file):
+    """Writes 6 hours of OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`: counters
+    with resets and gaps (more than the 5m lookback), gauges with NaN and ±Inf, and a classic
+    histogram; samples every 15 s at 437 ms past the second plus a per-series jitter, so no
+    whole-second evaluation time or window edge ever falls on one."""
+    r = random.Random(5)
+    STEP, N = 15, 6 * 240
+    out = []
+
+    def ts(i, jit):
+        return f"{T0 + i * STEP + 0.437 + jit / 1000:.3f}"
+
+    out.append("# TYPE fz_requests counter")
+    for inst in "abc":
+        for path in ["/", "/api"]:
+            v, jit = float(r.randrange(500, 900)), r.randrange(0, 400)
+            for i in range(N):
+                if r.random() < 0.01:  # a gap of ~10 minutes
+                    continue
+                if 200 < i < 240 and inst == "c":
+                    continue
+                v = 0.0 if r.random() < 0.004 else v + r.choice([0, 1, 2, 5, 13])
+                out.append(f'fz_requests_total{{inst="{inst}",path="{path}"}} {v} {ts(i, jit)}')
+    out.append("# TYPE fz_gauge gauge")
+    for inst in "abc":
+        for kind in ["x", "y"]:
+            v, jit = r.uniform(-5, 5), r.randrange(0, 400)
+            for i in range(N):
+                if r.random() < 0.01:
+                    continue
+                v += r.uniform(-1, 1)
+                x = v
+                p = r.random()
+                if p < 0.003: x = float("nan")
+                elif p < 0.005: x = float("inf")
+                elif p < 0.006: x = float("-inf")
+                s = {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(x, "NaN" if math.isnan(x) else repr(round(x, 6)))
+                out.append(f'fz_gauge{{inst="{inst}",kind="{kind}"}} {s} {ts(i, jit)}')
+    out.append("# TYPE fz_latency histogram")
+    les = ["0.05", "0.25", "1", "+Inf"]
+    for inst in "ab":
+        counts, total, sm, jit = [100, 300, 700, 800], 800, 150.0, r.randrange(0, 400)
+        rows = {k: [] for k in les + ["sum", "count"]}
+        for i in range(N):
+            if r.random() < 0.003:
+                counts, total, sm = [0] * 4, 0, 0.0
+            for _ in range(r.randrange(0, 6)):
+                x = r.expovariate(3)
+                sm += x; total += 1
+                for j, le in enumerate(les):
+                    if le == "+Inf" or x <= float(le):
+                        counts[j] += 1
+            for j, le in enumerate(les):
+                rows[le].append(f'fz_latency_bucket{{inst="{inst}",le="{le}"}} {counts[j]} {ts(i, jit)}')
+            rows["sum"].append(f'fz_latency_sum{{inst="{inst}"}} {sm:.6f} {ts(i, jit)}')
+            rows["count"].append(f'fz_latency_count{{inst="{inst}"}} {total} {ts(i, jit)}')
+        for k in les: out += rows[k]
+        out += rows["sum"]; out += rows["count"]
+    out.append("# EOF")
+    open(out_file, "w").write("\n".join(out) + "\n")
+
+
 def main():
     global T0, SPAN
     ap = argparse.ArgumentParser()
@@ -287,13 +352,34 @@ def main():
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--start", type=int, default=T0, help="the data's first second")
     ap.add_argument("--span", type=int, default=SPAN, help="the data's length in seconds")
+    ap.add_argument("--write-data", metavar="FILE", help="write the OpenMetrics test data (from --start) and exit")
     args = ap.parse_args()
+    if args.write_data:
+        T0 = args.start
+        write_data(args.write_data)
+        return 0
     T0, SPAN = args.start, args.span
     discover(args.prometheus)
     rng = random.Random(args.seed)
     bad = 0
     for i in range(args.n):
         expr = Gen(rng).instant(args.depth)
+        meta = rng.random()
+        if meta < 0.06:
+            # The metadata API over a selector (or two).
+            g = Gen(rng)
+            expr = g.selector().split(" ")[0]
+            start = T0 + 60 * rng.randrange(-10, SPAN // 60) + 30
+            path = rng.choice(["/api/v1/series", "/api/v1/labels", "/api/v1/label/%s/values" % rng.choice(ALL_LABELS)])
+            params = [("match[]", expr), ("start", str(start)), ("end", str(start + 60 * rng.randrange(0, 240)))]
+            if rng.random() < 0.3:
+                params.append(("match[]", g.selector().split(" ")[0]))
+            (ca, a), (cb, b) = ask(args.promlake, path, params), ask(args.prometheus, path, params)
+            key = lambda x: json.dumps(x, sort_keys=True)
+            if ca != cb or sorted(map(key, a.get("data") or [])) != sorted(map(key, b.get("data") or [])):
+                bad += 1
+                print(f"#{i} {path} {json.dumps(params)}\n   promlake {ca} {json.dumps(a)[:400]}\n   prometheus {cb} {json.dumps(b)[:400]}")
+            continue
         if rng.random() < 0.05:
             # A range vector, answered as a matrix by instant queries only.
             g = Gen(rng)

@@ -104,9 +104,14 @@ pub(crate) fn enc(s: &str) -> String {
 
 /// `promlake query` over a bucket holding the tiny blocks.
 fn start_promlake() -> Server {
+    start_promlake_on(&tiny_blocks())
+}
+
+/// `promlake query` over a bucket holding `blocks` (imported).
+fn start_promlake_on(blocks: &std::path::Path) -> Server {
     let lake = tempfile::tempdir().unwrap();
     let url = format!("file://{}", lake.path().display());
-    promlake_ok(&["tools", "import", "--bucket", &url, tiny_blocks().to_str().unwrap()], &[]);
+    promlake_ok(&["tools", "import", "--bucket", &url, blocks.to_str().unwrap()], &[]);
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_promlake"))
         .args(["query", "--bucket", &url, "--http-address", &format!("127.0.0.1:{port}")])
@@ -120,8 +125,13 @@ fn start_promlake() -> Server {
 
 /// Prometheus 2.42 with the tiny blocks as its TSDB.
 pub(crate) fn start_prometheus() -> Server {
+    start_prometheus_on(&tiny_blocks())
+}
+
+/// Prometheus 2.42 with (a copy of) `blocks` as its TSDB.
+fn start_prometheus_on(blocks: &std::path::Path) -> Server {
     let data = tempfile::tempdir().unwrap();
-    copy_dir(&tiny_blocks(), data.path());
+    copy_dir(blocks, data.path());
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("prometheus.yml");
     std::fs::write(&conf, "global: {}\n").unwrap();
@@ -432,21 +442,42 @@ fn same_results_as_prometheus() {
     assert_eq!(checked, (COMPARED.len() + COMPARED_INSTANT_ONLY.len()) * 4 + COMPARED.len() * 2);
 }
 
-/// Random expressions (scripts/promql-fuzz.py with a fixed seed: every function family,
-/// aggregation, operator and modifier that 2.42 has) answer as Prometheus 2.42 does, apart from
-/// the 2.x/3.x differences the script lists.
-#[test]
-fn random_expressions_agree_with_prometheus() {
-    let lake = start_promlake();
-    let prom = start_prometheus();
+/// Runs scripts/promql-fuzz.py (`n` random expressions, a fixed seed) against both servers and
+/// checks that they agree, apart from the 2.x/3.x differences the script lists.
+fn fuzz(lake: &Server, prom: &Server, extra: &[&str], n: usize) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/promql-fuzz.py");
     let url = |s: &Server| format!("http://127.0.0.1:{}", s.port);
     let out = Command::new(crate::python::python())
-        .args([script, "--promlake", &url(&lake), "--prometheus", &url(&prom)])
-        .args(["-n", "1000", "--seed", "11", "--depth", "4"])
+        .args([script, "--promlake", &url(lake), "--prometheus", &url(prom)])
+        .args(["-n", &n.to_string(), "--seed", "11", "--depth", "4"])
+        .args(extra)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("1000 expressions, 0 disagreements"), "{stdout}");
+    assert!(stdout.contains(&format!("{n} expressions, 0 disagreements")), "{stdout}");
+}
+
+/// Random expressions (every function family, aggregation, operator, vector matching and
+/// modifier that 2.42 has, and the series/labels API) answer as Prometheus 2.42 does, over the
+/// tiny blocks.
+#[test]
+fn random_expressions_agree_with_prometheus() {
+    fuzz(&start_promlake(), &start_prometheus(), &[], 1000);
+}
+
+/// The same over six hours written by promtool from the script's OpenMetrics data: counter
+/// resets, gaps longer than the lookback, NaN and ±Inf, timestamps off the second.
+#[test]
+fn random_expressions_agree_with_prometheus_on_gappy_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (om, blocks) = (dir.path().join("data.om"), dir.path().join("blocks"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/promql-fuzz.py");
+    let out = Command::new(crate::python::python())
+        .args([script, "--promlake", "-", "--prometheus", "-", "--write-data", om.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    promtool(&["tsdb", "create-blocks-from", "openmetrics", om.to_str().unwrap(), blocks.to_str().unwrap()]);
+    fuzz(&start_promlake_on(&blocks), &start_prometheus_on(&blocks), &["--span", "21600"], 1000);
 }
