@@ -257,17 +257,38 @@ impl SeriesSource for BucketSource {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// Names from the blocks overlapping the window.
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let mut names = BTreeSet::new();
         for src in self.sources().await {
-            names.extend(src.label_names(matchers).await?);
+            names.extend(src.label_names_between(matchers, min_time, max_time).await?);
         }
         Ok(names.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    /// Values from the blocks overlapping the window.
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let mut values = BTreeSet::new();
         for src in self.sources().await {
-            values.extend(src.label_values(name, matchers).await?);
+            values.extend(src.label_values_between(name, matchers, min_time, max_time).await?);
         }
         Ok(values.into_iter().collect())
     }

@@ -286,6 +286,11 @@ pub fn series_stream(mut series: Vec<(Labels, Vec<i64>, Vec<f64>)>) -> SeriesStr
     Box::pin(futures::stream::iter(batches))
 }
 
+/// Whether the time range `(min, max)` (ms, inclusive) overlaps `[min_time, max_time]`.
+pub fn overlaps(range: (i64, i64), min_time: i64, max_time: i64) -> bool {
+    range.0 <= max_time && min_time <= range.1
+}
+
 /// A source of series: the one trait every store implements.
 #[async_trait]
 pub trait SeriesSource: Send + Sync + std::fmt::Debug {
@@ -299,6 +304,39 @@ pub trait SeriesSource: Send + Sync + std::fmt::Debug {
 
     /// Values of label `name` among series matching `matchers`, sorted, without the empty value.
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
+
+    /// [`Self::label_names`] of the data overlapping `[min_time, max_time]` (ms), at the
+    /// granularity of a block as Thanos's stores and Prometheus answer: by default all of this
+    /// source's names when [`Self::time_range`] overlaps the window, else none. Sources made of
+    /// several blocks or members ask only those that overlap.
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if overlaps(self.time_range(), min_time, max_time) {
+            self.label_names(matchers).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// [`Self::label_values`] of the data overlapping `[min_time, max_time]` (ms), as
+    /// [`Self::label_names_between`].
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if overlaps(self.time_range(), min_time, max_time) {
+            self.label_values(name, matchers).await
+        } else {
+            Ok(Vec::new())
+        }
+    }
 
     /// The time range `[min, max]` (ms) this source may hold samples for.
     fn time_range(&self) -> (i64, i64);

@@ -214,28 +214,27 @@ async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
     Ok(json::label_sets(&found.into_values().collect::<Vec<_>>()))
 }
 
-/// `GET|POST /api/v1/labels`: optional `match[]`. (`start`/`end` are accepted; names come from
-/// every block.)
+/// `GET|POST /api/v1/labels`: optional `match[]`, `start`, `end` (names from the blocks, heads
+/// and stores whose data overlaps `[start, end]`, as Prometheus and Thanos answer).
 pub async fn labels(State(st): State<ApiState>, ApiParams(p): ApiParams) -> Response {
     answer(&st, &p, label_names).await
 }
 
 async fn label_names(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> {
-    p.time_or("start", i64::MIN)?;
-    p.time_or("end", i64::MAX)?;
+    let (start, end) = (p.time_or("start", i64::MIN)?, p.time_or("end", i64::MAX)?);
     let sets = matcher_sets(&p.all("match[]"))?;
     let src = view::source(st, p, w)?;
     let mut names = std::collections::BTreeSet::new();
     if sets.is_empty() {
-        names.extend(src.label_names(&[]).await?);
+        names.extend(src.label_names_between(&[], start, end).await?);
     }
     for m in sets {
-        names.extend(src.label_names(&m).await?);
+        names.extend(src.label_names_between(&m, start, end).await?);
     }
     Ok(json::string_array(&names.into_iter().collect::<Vec<_>>()))
 }
 
-/// `GET /api/v1/label/{name}/values`: optional `match[]`.
+/// `GET /api/v1/label/{name}/values`: optional `match[]`, `start`, `end` (as `/api/v1/labels`).
 pub async fn label_values(
     State(st): State<ApiState>,
     Path(name): Path<String>,
@@ -252,16 +251,15 @@ async fn values_of(st: &ApiState, name: &str, p: &Params, w: &Warnings) -> Resul
     if name.is_empty() || !valid {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }
-    p.time_or("start", i64::MIN)?;
-    p.time_or("end", i64::MAX)?;
+    let (start, end) = (p.time_or("start", i64::MIN)?, p.time_or("end", i64::MAX)?);
     let sets = matcher_sets(&p.all("match[]"))?;
     let src = view::source(st, p, w)?;
     let mut values = std::collections::BTreeSet::new();
     if sets.is_empty() {
-        values.extend(src.label_values(name, &[]).await?);
+        values.extend(src.label_values_between(name, &[], start, end).await?);
     }
     for m in sets {
-        values.extend(src.label_values(name, &m).await?);
+        values.extend(src.label_values_between(name, &m, start, end).await?);
     }
     Ok(json::string_array(&values.into_iter().collect::<Vec<_>>()))
 }

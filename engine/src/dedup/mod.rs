@@ -155,16 +155,35 @@ impl SeriesSource for DedupSource {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut names = self.inner.label_names(matchers).await?;
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        let mut names = self.inner.label_names_between(matchers, min_time, max_time).await?;
         names.retain(|n| !self.replica_labels.contains(n));
         Ok(names)
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         if self.replica_labels.iter().any(|r| r == name) {
             return Ok(Vec::new());
         }
-        self.inner.label_values(name, matchers).await
+        self.inner.label_values_between(name, matchers, min_time, max_time).await
     }
 
     fn time_range(&self) -> (i64, i64) {

@@ -262,12 +262,26 @@ impl SeriesSource for ResolutionSource {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// Names from the raw blocks overlapping the window and the downsampled series in it.
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let mut names = BTreeSet::new();
         for b in self.all().await {
             match b {
-                Opened::Raw(s) => names.extend(s.label_names(matchers).await?),
+                Opened::Raw(s) => names.extend(s.label_names_between(matchers, min_time, max_time).await?),
                 Opened::Aggr(a) => {
-                    for p in a.matching(matchers, i64::MIN, i64::MAX) {
+                    for p in a.matching(matchers, min_time, max_time) {
                         if let Some(s) = a.series().get(p) {
                             names.extend(s.labels.merged(a.external_labels()).iter().map(|l| l.name.clone()));
                         }
@@ -278,13 +292,22 @@ impl SeriesSource for ResolutionSource {
         Ok(names.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    /// Values from the raw blocks overlapping the window and the downsampled series in it.
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let mut values = BTreeSet::new();
         for b in self.all().await {
             match b {
-                Opened::Raw(s) => values.extend(s.label_values(name, matchers).await?),
+                Opened::Raw(s) => {
+                    values.extend(s.label_values_between(name, matchers, min_time, max_time).await?)
+                }
                 Opened::Aggr(a) => {
-                    for p in a.matching(matchers, i64::MIN, i64::MAX) {
+                    for p in a.matching(matchers, min_time, max_time) {
                         if let Some(v) = a
                             .series()
                             .get(p)

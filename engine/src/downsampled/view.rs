@@ -66,6 +66,25 @@ impl SeriesSource for BucketView {
         self.all.label_values(name, matchers).await
     }
 
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        self.all.label_names_between(matchers, min_time, max_time).await
+    }
+
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        self.all.label_values_between(name, matchers, min_time, max_time).await
+    }
+
     fn time_range(&self) -> (i64, i64) {
         let (a, b) = (self.raw.time_range(), self.all.time_range());
         (a.0.min(b.0), a.1.max(b.1))

@@ -231,8 +231,10 @@ impl Fanout {
 
 impl Fanout {
     /// The members that may hold series matching `matchers` (label calls: any time).
-    fn wanted(&self, matchers: &[Matcher]) -> Vec<Member> {
-        self.members().into_iter().filter(|m| m.wanted(matchers, i64::MIN, i64::MAX)).collect()
+    /// The members whose external labels may match `matchers` and whose data overlaps
+    /// `[min, max]`.
+    fn wanted_between(&self, matchers: &[Matcher], min: i64, max: i64) -> Vec<Member> {
+        self.members().into_iter().filter(|m| m.wanted(matchers, min, max)).collect()
     }
 
     /// Selects from the wanted members and merges their answers.
@@ -352,25 +354,46 @@ impl SeriesSource for Fanout {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// The union over the members whose data overlaps the window.
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let lists = self
             .each(
-                self.wanted(matchers),
+                self.wanted_between(matchers, min_time, max_time),
                 self.warnings.as_ref(),
                 self.opts.response_timeout,
-                |src| async move { src.label_names(matchers).await },
+                |src| async move { src.label_names_between(matchers, min_time, max_time).await },
             )
             .await?;
         let set: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();
         Ok(set.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    /// The union over the members whose data overlaps the window.
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let lists = self
             .each(
-                self.wanted(matchers),
+                self.wanted_between(matchers, min_time, max_time),
                 self.warnings.as_ref(),
                 self.opts.response_timeout,
-                |src| async move { src.label_values(name, matchers).await },
+                |src| async move { src.label_values_between(name, matchers, min_time, max_time).await },
             )
             .await?;
         let set: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();

@@ -103,13 +103,34 @@ impl SeriesSource for RequestView {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let (names, warnings) = self.client.label_names_in(i64::MIN, i64::MAX, matchers).await?;
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// The endpoint's answer for the window (the StoreAPI request carries it).
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        let (names, warnings) = self.client.label_names_in(min_time, max_time, matchers).await?;
         self.report(warnings)?;
         Ok(names)
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let (values, warnings) = self.client.label_values_in(name, i64::MIN, i64::MAX, matchers).await?;
+    /// The endpoint's answer for the window (the StoreAPI request carries it).
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        let (values, warnings) = self.client.label_values_in(name, min_time, max_time, matchers).await?;
         self.report(warnings)?;
         Ok(values)
     }

@@ -269,16 +269,8 @@ fn vector_vector(
     for ls in &many {
         let sig = memo.sig(m, &ls.labels);
         let Some(rs) = right.get(&sig) else { continue };
-        let (fl, fr) = if swapped { (rs.v, ls.v) } else { (ls.v, rs.v) };
-        let (mut v, mut keep) = apply(op, fl, fr)?;
-        if return_bool {
-            v = if keep { 1.0 } else { 0.0 };
-            keep = true;
-        }
-        // As in Prometheus, pairs a comparison filters out count for no match.
-        if !keep {
-            continue;
-        }
+        // Before the filter: Prometheus 3.x reports many-to-one matching even when a comparison
+        // filters the pairs away (operators.test; 2.x did not).
         if one_to_one {
             if matched.contains_key(&sig) {
                 return Err(PromqlError::Execution(
@@ -286,6 +278,15 @@ fn vector_vector(
                 ));
             }
             matched.insert(sig, HashSet::new());
+        }
+        let (fl, fr) = if swapped { (rs.v, ls.v) } else { (ls.v, rs.v) };
+        let (mut v, mut keep) = apply(op, fl, fr)?;
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        if !keep {
+            continue;
         }
         let metric = memo
             .metrics

@@ -96,13 +96,12 @@ async fn binary_operators_and_matching() {
     // The series in the message are shown as Prometheus shows them: a function dropped the name.
     let err = instant(r#"http_requests / on(job) abs(http_requests)"#, 50 * M).await.unwrap_err().to_string();
     assert!(err.contains(r#"[{instance="0", job="api"}, {instance="1", job="api"}]"#), "{err}");
-    // Pairs a comparison filters out do not count as matches (one per job is left: no error).
-    let v = vector(
-        instant(r#"http_requests == ignoring(instance) max by (job) (http_requests)"#, 50 * M).await.unwrap(),
-    );
-    assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), [200.0, 400.0]);
-    let err = instant(r#"http_requests + ignoring(instance) max by (job) (http_requests)"#, 50 * M).await;
-    assert!(err.unwrap_err().to_string().contains("many-to-one matching must be explicit"));
+    // 3.x: many-to-one matching is an error even where a comparison filters pairs away.
+    for op in ["==", "+"] {
+        let q = format!("http_requests {op} ignoring(instance) max by (job) (http_requests)");
+        let err = instant(&q, 50 * M).await.unwrap_err().to_string();
+        assert!(err.contains("many-to-one matching must be explicit"), "{q}: {err}");
+    }
     let v =
         vector(instant(r#"http_requests{job="api"} or http_requests{instance="1"}"#, 50 * M).await.unwrap());
     assert_eq!(v.len(), 3);

@@ -313,8 +313,8 @@ impl StoreClient {
         let req = LabelNamesRequest {
             partial_response_strategy: self.opts.partial_response as i32,
             partial_response_disabled: self.opts.partial_response == PartialResponseStrategy::Abort,
-            start,
-            end,
+            start: start.max(OPEN_START),
+            end: end.min(OPEN_END),
             matchers: matchers_to_proto(matchers),
             ..Default::default()
         };
@@ -336,8 +336,8 @@ impl StoreClient {
             label: name.to_string(),
             partial_response_strategy: self.opts.partial_response as i32,
             partial_response_disabled: self.opts.partial_response == PartialResponseStrategy::Abort,
-            start,
-            end,
+            start: start.max(OPEN_START),
+            end: end.min(OPEN_END),
             matchers: matchers_to_proto(matchers),
             ..Default::default()
         };
@@ -455,15 +455,34 @@ impl SeriesSource for StoreClient {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let (names, warnings) = self.label_names_in(OPEN_START, OPEN_END, matchers).await?;
+        self.label_names_between(matchers, OPEN_START, OPEN_END).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, OPEN_START, OPEN_END).await
+    }
+
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        let (names, warnings) = self.label_names_in(min_time, max_time, matchers).await?;
         for w in warnings {
             tracing::warn!(endpoint = %self.endpoint, warning = %w, "LabelNames warning");
         }
         Ok(names)
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let (values, warnings) = self.label_values_in(name, OPEN_START, OPEN_END, matchers).await?;
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        let (values, warnings) = self.label_values_in(name, min_time, max_time, matchers).await?;
         for w in warnings {
             tracing::warn!(endpoint = %self.endpoint, warning = %w, "LabelValues warning");
         }

@@ -417,18 +417,20 @@ impl StoreService {
         let strip = stripped(&req.without_replica_labels, &self.external_names().await);
         let strategy = strategy_of(req.partial_response_disabled, req.partial_response_strategy);
         let warnings = Warnings::default();
-        let mut names: BTreeSet<String> =
-            match super::PARTIAL_RESPONSE.scope(strategy, self.source.label_names(&matchers)).await {
-                Ok(names) => names.into_iter().collect(),
-                Err(e) => {
-                    fail_or_warn(
-                        e,
-                        abort(req.partial_response_disabled, req.partial_response_strategy),
-                        &warnings,
-                    )?;
-                    BTreeSet::new()
-                }
-            };
+        let mut names: BTreeSet<String> = match super::PARTIAL_RESPONSE
+            .scope(strategy, self.source.label_names_between(&matchers, req.start, req.end))
+            .await
+        {
+            Ok(names) => names.into_iter().collect(),
+            Err(e) => {
+                fail_or_warn(
+                    e,
+                    abort(req.partial_response_disabled, req.partial_response_strategy),
+                    &warnings,
+                )?;
+                BTreeSet::new()
+            }
+        };
         // External labels exist only on series: none without any.
         if !names.is_empty() {
             names.extend(ext.iter().map(|l| l.name.clone()));
@@ -465,7 +467,10 @@ impl StoreService {
             Some(v) => match matchers.is_empty() {
                 true => vec![v.to_string()],
                 false => {
-                    match super::PARTIAL_RESPONSE.scope(strategy, self.source.label_names(&matchers)).await {
+                    match super::PARTIAL_RESPONSE
+                        .scope(strategy, self.source.label_names_between(&matchers, req.start, req.end))
+                        .await
+                    {
                         Ok(names) if !names.is_empty() => vec![v.to_string()],
                         Ok(_) => Vec::new(),
                         Err(e) => {
@@ -480,7 +485,7 @@ impl StoreService {
                 }
             },
             None => match super::PARTIAL_RESPONSE
-                .scope(strategy, self.source.label_values(&req.label, &matchers))
+                .scope(strategy, self.source.label_values_between(&req.label, &matchers, req.start, req.end))
                 .await
             {
                 Ok(values) => values,

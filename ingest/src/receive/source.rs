@@ -64,17 +64,38 @@ impl SeriesSource for ReceiveSource {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        let mut out: BTreeSet<String> = self.heads.label_names(matchers).await?.into_iter().collect();
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        let heads = self.heads.label_names_between(matchers, min_time, max_time).await?;
+        let mut out: BTreeSet<String> = heads.into_iter().collect();
         if let Some(b) = &self.blocks {
-            out.extend(b.label_names(&self.with_own(matchers)).await?);
+            out.extend(b.label_names_between(&self.with_own(matchers), min_time, max_time).await?);
         }
         Ok(out.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        let mut out: BTreeSet<String> = self.heads.label_values(name, matchers).await?.into_iter().collect();
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        let heads = self.heads.label_values_between(name, matchers, min_time, max_time).await?;
+        let mut out: BTreeSet<String> = heads.into_iter().collect();
         if let Some(b) = &self.blocks {
-            out.extend(b.label_values(name, &self.with_own(matchers)).await?);
+            out.extend(b.label_values_between(name, &self.with_own(matchers), min_time, max_time).await?);
         }
         Ok(out.into_iter().collect())
     }

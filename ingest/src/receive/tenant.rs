@@ -78,17 +78,36 @@ impl SeriesSource for TenantsSource {
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
         let mut out = BTreeSet::new();
         for h in self.heads.all() {
-            out.extend(h.label_names(matchers).await?);
+            out.extend(h.label_names_between(matchers, min_time, max_time).await?);
         }
         Ok(out.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
         let mut out = BTreeSet::new();
         for h in self.heads.all() {
-            out.extend(h.label_values(name, matchers).await?);
+            out.extend(h.label_values_between(name, matchers, min_time, max_time).await?);
         }
         Ok(out.into_iter().collect())
     }

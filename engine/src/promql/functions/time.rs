@@ -20,7 +20,7 @@ fn go_unix_seconds(t: f64) -> i128 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     let t = t.trunc();
     // amd64's conversion gives the minimum int64 for anything out of range, NaN included.
-    let sec = if t >= -TWO_63 && t < TWO_63 { t as i64 } else { i64::MIN };
+    let sec = if (-TWO_63..TWO_63).contains(&t) { t as i64 } else { i64::MIN };
     let sec = i128::from(sec);
     // A negative absolute time wraps around as an unsigned one does.
     if sec + GO_UNIX_TO_ABSOLUTE < 0 { sec + (1i128 << 64) } else { sec }
@@ -141,11 +141,12 @@ mod tests {
         assert_eq!(eval("days_in_month", -2_203_891_200. - 86_400.), Some(28.));
         // What Prometheus 2.42 (amd64) answers for NaN, ±Inf and values beyond ±2^63.
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e19, -1e19, 9.3e18] {
-            let got: Vec<_> = ["year", "month", "day_of_month", "day_of_week", "day_of_year", "days_in_month"]
-                .into_iter()
-                .chain(["hour", "minute"])
-                .map(|f| eval(f, v))
-                .collect();
+            let got: Vec<_> =
+                ["year", "month", "day_of_month", "day_of_week", "day_of_year", "days_in_month"]
+                    .into_iter()
+                    .chain(["hour", "minute"])
+                    .map(|f| eval(f, v))
+                    .collect();
             let want = [292_277_026_596., 12., 4., 0., 339., 31., 15., 30.].map(Some);
             assert_eq!(got, want, "{v}");
         }
