@@ -21,8 +21,8 @@ Known differences that are not counted (promlake follows 3.x; promqltest is the 
 - `atan2` keeps the metric name in 2.42; 3.x drops it as for the other arithmetic operators
   (operators.test), so names are not compared in expressions using it.
 - Go's and Rust's trigonometric and hyperbolic functions may differ in the last bit; that is
-  within the tolerance, but count_values turns values into labels, so its `v` labels are compared
-  as numbers.
+  within the tolerance, but count_values turns values into labels, so labels that are numbers are
+  compared as numbers (to 9 digits).
 - /api/v1/series lists series with samples in the window; Prometheus lists those with a chunk
   overlapping it (more for windows narrower than a gap or the scrape interval), so the windows
   asked of it are 20 minutes or wider.
@@ -153,7 +153,8 @@ class Gen:
                 grouping = f" {kw} ({', '.join(self.r.sample(ALL_LABELS, self.r.choice([0, 1, 2])))})"
             arg = self.instant(depth - 1)
             if op in ("topk", "bottomk"):
-                k = self.r.choice(["1", "2", "5", f"scalar(count({self.selector()}))"])
+                # Constant: 2.42 evaluates a changing k once per range query, 3.x at every step.
+                k = self.r.choice(["1", "2", "5", "scalar(vector(3))"])
                 return f"{op}{grouping} ({k}, {arg})"
             if op == "quantile":
                 return f"{op}{grouping} ({self.r.choice(['0.5', '0.9', '0', '1'])}, {arg})"
@@ -228,9 +229,9 @@ def norm_result(data, ordered, names=True):
     for s in res:
         pts = [tuple(s["value"])] if "value" in s else [tuple(v) for v in s["values"]]
         metric = {k: v for k, v in s["metric"].items() if names or k != "__name__"}
-        if "v" in metric:  # count_values("v", ...): a float as text, rounded as close() allows
+        for k, v in metric.items():  # count_values: floats as text, rounded as close() allows
             try:
-                metric["v"] = f"{float(metric['v']):.9g}"
+                metric[k] = f"{float(v):.9g}"
             except ValueError:
                 pass
         out.append((metric, pts))

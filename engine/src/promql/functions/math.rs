@@ -59,14 +59,31 @@ pub fn eval(name: &str, v: f64, args: &[f64]) -> Option<f64> {
 /// ±Inf from |x| ≈ 709.78, while the true value (and libm's) stays finite up to ≈ 710.48.
 const GO_HYPERBOLIC_EXP_ONLY: f64 = 21.0;
 
-/// `sinh` as Prometheus computes it (Go's overflow; below it, libm's, within the last bit).
+/// `sinh` as Prometheus computes it: Go's formulas from `exp` above |x| = 0.5 (so the same
+/// overflow and, mostly, the same last bit); below, libm's (Go uses a rational approximation
+/// there; they agree within the last bit).
 fn go_sinh(v: f64) -> f64 {
-    if v.abs() > GO_HYPERBOLIC_EXP_ONLY { (v.abs().exp() * 0.5).copysign(v) } else { v.sinh() }
+    let x = v.abs();
+    let r = if x > GO_HYPERBOLIC_EXP_ONLY {
+        x.exp() * 0.5
+    } else if x > 0.5 {
+        let ex = x.exp();
+        (ex - 1.0 / ex) * 0.5
+    } else {
+        return v.sinh();
+    };
+    r.copysign(v)
 }
 
-/// `cosh` as Prometheus computes it (see [`go_sinh`]).
+/// `cosh` as Prometheus computes it: Go's formulas from `exp` throughout.
 fn go_cosh(v: f64) -> f64 {
-    if v.abs() > GO_HYPERBOLIC_EXP_ONLY { v.abs().exp() * 0.5 } else { v.cosh() }
+    let x = v.abs();
+    if x > GO_HYPERBOLIC_EXP_ONLY {
+        x.exp() * 0.5
+    } else {
+        let ex = x.exp();
+        (ex + 1.0 / ex) * 0.5
+    }
 }
 
 /// Is `name` a function this module evaluates?
