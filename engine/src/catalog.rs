@@ -9,9 +9,11 @@
 //! (`--min-time`/`--max-time`: blocks overlapping it, samples inside it) and blocks marked for
 //! deletion longer ago than `--ignore-deletion-marks-delay` left out.
 
+use crate::Warnings;
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
 use crate::parquet::{DEFAULT_SAMPLES_CACHE_BYTES, ParquetBlock, SamplesCache};
+use crate::source::overlaps;
 use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
@@ -262,6 +264,24 @@ impl SeriesSource for BucketSource {
 
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// The union over the blocks (in the store's time partition).
+    async fn series_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+        warnings: &Warnings,
+    ) -> Result<Vec<Labels>> {
+        let (min_time, max_time) = (min_time.max(self.opts.min_time), max_time.min(self.opts.max_time));
+        let mut found = std::collections::HashSet::new();
+        for src in self.sources().await {
+            if overlaps(src.time_range(), min_time, max_time) {
+                found.extend(src.series_between(matchers, min_time, max_time, warnings).await?);
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     /// Names from the blocks overlapping the window.

@@ -305,6 +305,34 @@ pub trait SeriesSource: Send + Sync + std::fmt::Debug {
     /// Values of label `name` among series matching `matchers`, sorted, without the empty value.
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
 
+    /// Label sets of the series matching `matchers` whose data overlaps `[min_time, max_time]`
+    /// (ms), in no particular order (Prometheus's `/api/v1/series`). Sources that keep each
+    /// series' time span answer from it, as Prometheus answers from its chunks' spans, so a
+    /// window between two samples still finds the series; by default, the series [`Self::select`]
+    /// finds (samples in the window). Problems that do not fail the call go to `warnings`.
+    async fn series_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+        warnings: &Warnings,
+    ) -> Result<Vec<Labels>> {
+        let req = SelectRequest {
+            matchers: matchers.to_vec(),
+            min_time,
+            max_time,
+            // Thanos's hint for a labels-only select: StoreAPI endpoints skip the chunks.
+            hints: SelectHints { func: Some("series".into()), ..Default::default() },
+            warnings: warnings.clone(),
+        };
+        let mut stream = self.select(&req).await?;
+        let mut out = Vec::new();
+        while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+            out.extend(batch?.labels);
+        }
+        Ok(out)
+    }
+
     /// [`Self::label_names`] of the data overlapping `[min_time, max_time]` (ms), at the
     /// granularity of a block as Thanos's stores and Prometheus answer: by default all of this
     /// source's names when [`Self::time_range`] overlaps the window, else none. Sources made of

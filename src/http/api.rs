@@ -13,10 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use promlake_engine::downsampled;
 use promlake_engine::promql::{Engine, PromqlError, QueryOptions, Value};
-use promlake_engine::{Labels, MatchOp, Matcher, SelectHints, SelectRequest, Warnings};
+use promlake_engine::{Labels, MatchOp, Matcher, Warnings};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
 use std::collections::BTreeMap;
@@ -196,19 +195,8 @@ async fn find_series(st: &ApiState, p: &Params, w: &Warnings) -> Result<String> 
     let src = view::source(st, p, w)?;
     let mut found: BTreeMap<Vec<(String, String)>, Labels> = BTreeMap::new();
     for matchers in sets {
-        let req = SelectRequest {
-            matchers,
-            min_time: start,
-            max_time: end,
-            // Thanos's hint for a labels-only select: StoreAPI endpoints skip the chunks.
-            hints: SelectHints { func: Some("series".into()), ..Default::default() },
-            warnings: w.clone(),
-        };
-        let mut stream = src.select(&req).await?;
-        while let Some(batch) = stream.next().await {
-            for l in batch?.labels {
-                found.entry(l.iter().map(|l| (l.name.clone(), l.value.clone())).collect()).or_insert(l);
-            }
+        for l in src.series_between(&matchers, start, end, w).await? {
+            found.entry(l.iter().map(|l| (l.name.clone(), l.value.clone())).collect()).or_insert(l);
         }
     }
     Ok(json::label_sets(&found.into_values().collect::<Vec<_>>()))

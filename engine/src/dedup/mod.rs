@@ -18,6 +18,7 @@ pub mod penalty;
 #[cfg(test)]
 mod tests;
 
+use crate::Warnings;
 use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream, merge_overlapping};
 use crate::{Labels, Matcher, Result};
 use async_trait::async_trait;
@@ -160,6 +161,20 @@ impl SeriesSource for DedupSource {
 
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// The inner series without the replica labels, each label set once.
+    async fn series_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+        warnings: &Warnings,
+    ) -> Result<Vec<Labels>> {
+        let inner = self.inner.series_between(matchers, min_time, max_time, warnings).await?;
+        let found: std::collections::HashSet<Labels> =
+            inner.iter().map(|l| strip(l, &self.replica_labels)).collect();
+        Ok(found.into_iter().collect())
     }
 
     async fn label_names_between(

@@ -3,6 +3,7 @@
 //! [`ResolutionSource`], which picks the coarsest blocks allowed and fills gaps from finer ones.
 
 use super::{PieceSource, ResolutionSource, SeriesPieces};
+use crate::Warnings;
 use crate::catalog::{BucketSource, BucketSourceOptions};
 use crate::source::{SelectRequest, SeriesSource, SeriesStream};
 use crate::{Bucket, Labels, Matcher, Result};
@@ -64,6 +65,17 @@ impl SeriesSource for BucketView {
 
     async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         self.all.label_values(name, matchers).await
+    }
+
+    /// The raw blocks' series, as a raw select finds them.
+    async fn series_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+        warnings: &Warnings,
+    ) -> Result<Vec<Labels>> {
+        self.raw.series_between(matchers, min_time, max_time, warnings).await
     }
 
     async fn label_names_between(

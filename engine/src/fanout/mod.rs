@@ -362,6 +362,26 @@ impl SeriesSource for Fanout {
     }
 
     /// The union over the members whose data overlaps the window.
+    async fn series_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+        warnings: &Warnings,
+    ) -> Result<Vec<Labels>> {
+        let lists = self
+            .each(
+                self.wanted_between(matchers, min_time, max_time),
+                Some(warnings),
+                self.opts.response_timeout,
+                |src| async move { src.series_between(matchers, min_time, max_time, warnings).await },
+            )
+            .await?;
+        let found: std::collections::HashSet<Labels> = lists.into_iter().flatten().collect();
+        Ok(found.into_iter().collect())
+    }
+
+    /// The union over the members whose data overlaps the window.
     async fn label_names_between(
         &self,
         matchers: &[Matcher],

@@ -4,6 +4,7 @@
 use super::cache::{CachedSeries, SamplesCache};
 use super::object_reader::ObjectReader;
 use super::schema::*;
+use crate::Warnings;
 use crate::bucket::Bucket;
 use crate::source::{BatchBuilder, SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
 use crate::{Error, Labels, Matcher, Result};
@@ -286,6 +287,22 @@ impl SeriesSource for ParquetBlock {
             batches.push(self.read_series(chunk, req.min_time, req.max_time).await);
         }
         Ok(Box::pin(futures::stream::iter(batches)))
+    }
+
+    /// From series.parquet's per-series time spans: no samples are read.
+    async fn series_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+        _warnings: &Warnings,
+    ) -> Result<Vec<Labels>> {
+        Ok(self
+            .matching(matchers)
+            .into_iter()
+            .filter(|s| s.max_time >= min_time && s.min_time <= max_time)
+            .map(|s| s.labels.merged(&self.external))
+            .collect())
     }
 
     async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
