@@ -9,13 +9,11 @@
 //! (`--min-time`/`--max-time`: blocks overlapping it, samples inside it) and blocks marked for
 //! deletion longer ago than `--ignore-deletion-marks-delay` left out.
 
-use crate::Warnings;
 use crate::bucket::{BlockFormat, BlockInfo, Bucket};
 use crate::native::NativeSource;
 use crate::parquet::{DEFAULT_SAMPLES_CACHE_BYTES, ParquetBlock, SamplesCache};
-use crate::source::overlaps;
 use crate::source::{SelectRequest, SeriesSource, SeriesStream};
-use crate::{Labels, Matcher, Result};
+use crate::{Labels, Matcher, Result, Warnings, overlaps};
 use async_trait::async_trait;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -256,14 +254,6 @@ impl SeriesSource for BucketSource {
         let mut series = crate::source::group_parts(parts);
         series.sort_by(|a, b| a.0.block_order(&b.0));
         Ok(crate::source::parts_stream(series))
-    }
-
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_names_between(matchers, i64::MIN, i64::MAX).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
     }
 
     /// The union over the blocks (in the store's time partition).

@@ -42,4 +42,4 @@ pub use bucket::{BlockFormat, BlockInfo, Bucket, BucketConfig};
 pub use error::{Error, Result};
 pub use labels::{Label, Labels};
 pub use matcher::{MatchOp, Matcher};
-pub use source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, SeriesStream, Warnings};
+pub use source::{SelectHints, SelectRequest, SeriesBatch, SeriesSource, SeriesStream, Warnings, overlaps};

@@ -2,7 +2,7 @@
 //! runner (promqltest `load`) and, later, as the shape of the receive head.
 
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
-use crate::{Labels, Matcher, Result, matcher::matches_all};
+use crate::{Labels, Matcher, Result, matcher::matches_all, overlaps};
 use async_trait::async_trait;
 use std::collections::BTreeSet;
 
@@ -76,7 +76,15 @@ impl SeriesSource for MemorySource {
         Ok(Box::pin(futures::stream::iter([batch])))
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let mut names = BTreeSet::new();
         for l in self.series.iter().map(|s| self.full(&s.0)).filter(|l| matches_all(matchers, l)) {
             names.extend(l.iter().map(|l| l.name.clone()));
@@ -84,7 +92,16 @@ impl SeriesSource for MemorySource {
         Ok(names.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let mut values = BTreeSet::new();
         for l in self.series.iter().map(|s| self.full(&s.0)).filter(|l| matches_all(matchers, l)) {
             if let Some(v) = l.get(name) {

@@ -1,7 +1,7 @@
 //! Native Prometheus/Thanos TSDB blocks as a [`SeriesSource`].
 
 use crate::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
-use crate::{Labels, Matcher, Result, matcher::matches_all};
+use crate::{Labels, Matcher, Result, matcher::matches_all, overlaps};
 use async_trait::async_trait;
 use promlake_compat::{NativeBlock, SeriesEntry};
 use std::collections::BTreeSet;
@@ -69,7 +69,15 @@ impl SeriesSource for NativeSource {
         Ok(Box::pin(futures::stream::iter(out)))
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let mut names = BTreeSet::new();
         for i in self.matching(matchers) {
             names.extend(self.labels[i].iter().map(|l| l.name.clone()));
@@ -77,7 +85,16 @@ impl SeriesSource for NativeSource {
         Ok(names.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let mut values = BTreeSet::new();
         for i in self.matching(matchers) {
             if let Some(v) = self.labels[i].get(name) {

@@ -299,11 +299,38 @@ pub trait SeriesSource: Send + Sync + std::fmt::Debug {
     /// left out.
     async fn select(&self, req: &SelectRequest) -> Result<SeriesStream>;
 
-    /// Label names of series matching `matchers` (all series when empty), sorted.
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
+    /// Label names of series matching `matchers` (all series when empty) in the data overlapping
+    /// `[min_time, max_time]` (ms), sorted. The window is taken at the granularity of a block,
+    /// as Thanos's stores and Prometheus answer: a source of one block answers all its names or
+    /// none ([`overlaps`] with [`Self::time_range`]); sources of several blocks or members ask
+    /// those that overlap.
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>>;
 
-    /// Values of label `name` among series matching `matchers`, sorted, without the empty value.
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
+    /// Values of label `name` among series matching `matchers` in the data overlapping
+    /// `[min_time, max_time]` (ms), sorted, without the empty value; the window as in
+    /// [`Self::label_names_between`].
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>>;
+
+    /// [`Self::label_names_between`] over all time.
+    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_names_between(matchers, i64::MIN, i64::MAX).await
+    }
+
+    /// [`Self::label_values_between`] over all time.
+    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
+    }
 
     /// Label sets of the series matching `matchers` whose data overlaps `[min_time, max_time]`
     /// (ms), in no particular order (Prometheus's `/api/v1/series`). Sources that keep each
@@ -331,39 +358,6 @@ pub trait SeriesSource: Send + Sync + std::fmt::Debug {
             out.extend(batch?.labels);
         }
         Ok(out)
-    }
-
-    /// [`Self::label_names`] of the data overlapping `[min_time, max_time]` (ms), at the
-    /// granularity of a block as Thanos's stores and Prometheus answer: by default all of this
-    /// source's names when [`Self::time_range`] overlaps the window, else none. Sources made of
-    /// several blocks or members ask only those that overlap.
-    async fn label_names_between(
-        &self,
-        matchers: &[Matcher],
-        min_time: i64,
-        max_time: i64,
-    ) -> Result<Vec<String>> {
-        if overlaps(self.time_range(), min_time, max_time) {
-            self.label_names(matchers).await
-        } else {
-            Ok(Vec::new())
-        }
-    }
-
-    /// [`Self::label_values`] of the data overlapping `[min_time, max_time]` (ms), as
-    /// [`Self::label_names_between`].
-    async fn label_values_between(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-        min_time: i64,
-        max_time: i64,
-    ) -> Result<Vec<String>> {
-        if overlaps(self.time_range(), min_time, max_time) {
-            self.label_values(name, matchers).await
-        } else {
-            Ok(Vec::new())
-        }
     }
 
     /// The time range `[min, max]` (ms) this source may hold samples for.

@@ -18,9 +18,8 @@ pub mod penalty;
 #[cfg(test)]
 mod tests;
 
-use crate::Warnings;
 use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream, merge_overlapping};
-use crate::{Labels, Matcher, Result};
+use crate::{Labels, Matcher, Result, Warnings};
 use async_trait::async_trait;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -153,14 +152,6 @@ impl SeriesSource for DedupSource {
         let counter = is_counter_function(req.hints.func.as_deref());
         let series = dedup_series(series, &self.replica_labels, self.func, counter);
         Ok(crate::source::parts_stream(series.into_iter().map(|(l, p)| (l, vec![p])).collect()))
-    }
-
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_names_between(matchers, i64::MIN, i64::MAX).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
     }
 
     /// The inner series without the replica labels, each label set once.

@@ -261,14 +261,6 @@ impl SeriesSource for ResolutionSource {
         Ok(crate::source::series_stream(out))
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_names_between(matchers, i64::MIN, i64::MAX).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
-    }
-
     /// Names from the raw blocks overlapping the window and the downsampled series in it.
     async fn label_names_between(
         &self,

@@ -3,10 +3,9 @@
 //! [`ResolutionSource`], which picks the coarsest blocks allowed and fills gaps from finer ones.
 
 use super::{PieceSource, ResolutionSource, SeriesPieces};
-use crate::Warnings;
 use crate::catalog::{BucketSource, BucketSourceOptions};
 use crate::source::{SelectRequest, SeriesSource, SeriesStream};
-use crate::{Bucket, Labels, Matcher, Result};
+use crate::{Bucket, Labels, Matcher, Result, Warnings};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -58,15 +57,6 @@ impl SeriesSource for BucketView {
         }
     }
 
-    /// Label names over every resolution (downsampled blocks may outlive raw ones).
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.all.label_names(matchers).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.all.label_values(name, matchers).await
-    }
-
     /// The raw blocks' series, as a raw select finds them.
     async fn series_between(
         &self,
@@ -78,6 +68,7 @@ impl SeriesSource for BucketView {
         self.raw.series_between(matchers, min_time, max_time, warnings).await
     }
 
+    /// Label names over every resolution (downsampled blocks may outlive raw ones).
     async fn label_names_between(
         &self,
         matchers: &[Matcher],

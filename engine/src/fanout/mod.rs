@@ -353,14 +353,6 @@ impl SeriesSource for Fanout {
         Ok(Box::pin(stream.chain(end)))
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_names_between(matchers, i64::MIN, i64::MAX).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
-    }
-
     /// The union over the members whose data overlaps the window.
     async fn series_between(
         &self,

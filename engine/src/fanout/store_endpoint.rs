@@ -102,14 +102,6 @@ impl SeriesSource for RequestView {
         Ok(stream)
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_names_between(matchers, i64::MIN, i64::MAX).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
-    }
-
     /// The endpoint's answer for the window (the StoreAPI request carries it).
     async fn label_names_between(
         &self,

@@ -51,13 +51,13 @@ impl SeriesSource for TestSource {
         self.trouble().await?;
         self.inner.select(req).await
     }
-    async fn label_names(&self, m: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_names_between(&self, m: &[Matcher], a: i64, b: i64) -> Result<Vec<String>> {
         self.trouble().await?;
-        self.inner.label_names(m).await
+        self.inner.label_names_between(m, a, b).await
     }
-    async fn label_values(&self, n: &str, m: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_values_between(&self, n: &str, m: &[Matcher], a: i64, b: i64) -> Result<Vec<String>> {
         self.trouble().await?;
-        self.inner.label_values(n, m).await
+        self.inner.label_values_between(n, m, a, b).await
     }
     fn time_range(&self) -> (i64, i64) {
         self.inner.time_range()
@@ -308,10 +308,10 @@ impl SeriesSource for Stall {
         let first = SeriesBatch::from_series(vec![(up("a"), vec![1], vec![1.0])]);
         Ok(Box::pin(futures::stream::iter([first]).chain(futures::stream::pending())))
     }
-    async fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_names_between(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
-    async fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_values_between(&self, _: &str, _: &[Matcher], _: i64, _: i64) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
     fn time_range(&self) -> (i64, i64) {

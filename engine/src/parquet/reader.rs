@@ -4,10 +4,9 @@
 use super::cache::{CachedSeries, SamplesCache};
 use super::object_reader::ObjectReader;
 use super::schema::*;
-use crate::Warnings;
 use crate::bucket::Bucket;
 use crate::source::{BatchBuilder, SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
-use crate::{Error, Labels, Matcher, Result};
+use crate::{Error, Labels, Matcher, Result, Warnings, overlaps};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type};
 use async_trait::async_trait;
@@ -305,7 +304,15 @@ impl SeriesSource for ParquetBlock {
             .collect())
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let mut names: BTreeSet<&str> = BTreeSet::new();
         let matching = self.matching(matchers);
         for s in &matching {
@@ -317,7 +324,16 @@ impl SeriesSource for ParquetBlock {
         Ok(names.into_iter().map(str::to_string).collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let matching = self.matching(matchers);
         if let Some(v) = self.external.get(name) {
             return Ok(if matching.is_empty() || v.is_empty() { Vec::new() } else { vec![v.to_string()] });

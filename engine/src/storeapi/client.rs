@@ -454,14 +454,6 @@ impl SeriesSource for StoreClient {
         self.select_with(req, &SeriesOptions::default()).await
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_names_between(matchers, OPEN_START, OPEN_END).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.label_values_between(name, matchers, OPEN_START, OPEN_END).await
-    }
-
     async fn label_names_between(
         &self,
         matchers: &[Matcher],

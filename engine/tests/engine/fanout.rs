@@ -31,11 +31,22 @@ impl SeriesSource for Slow {
         tokio::time::sleep(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))).await;
         self.inner.select(req).await
     }
-    async fn label_names(&self, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.inner.label_names(m).await
+    async fn label_names_between(
+        &self,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        self.inner.label_names_between(m, a, b).await
     }
-    async fn label_values(&self, n: &str, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.inner.label_values(n, m).await
+    async fn label_values_between(
+        &self,
+        n: &str,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        self.inner.label_values_between(n, m, a, b).await
     }
     fn time_range(&self) -> (i64, i64) {
         self.inner.time_range()
@@ -143,11 +154,22 @@ impl SeriesSource for ClientWith<'_> {
     async fn select(&self, req: &SelectRequest) -> promlake_engine::Result<SeriesStream> {
         self.0.select_with(req, &self.1).await
     }
-    async fn label_names(&self, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.0.label_names(m).await
+    async fn label_names_between(
+        &self,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        self.0.label_names_between(m, a, b).await
     }
-    async fn label_values(&self, n: &str, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.0.label_values(n, m).await
+    async fn label_values_between(
+        &self,
+        n: &str,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        self.0.label_values_between(n, m, a, b).await
     }
     fn time_range(&self) -> (i64, i64) {
         self.0.time_range()

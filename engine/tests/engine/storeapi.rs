@@ -311,11 +311,22 @@ impl SeriesSource for Flaky {
         req.warnings.push(format!("store downstream:10901 is slow (strategy {strategy:?})"));
         self.inner.select(req).await
     }
-    async fn label_names(&self, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.inner.label_names(m).await
+    async fn label_names_between(
+        &self,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        self.inner.label_names_between(m, a, b).await
     }
-    async fn label_values(&self, n: &str, m: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.inner.label_values(n, m).await
+    async fn label_values_between(
+        &self,
+        n: &str,
+        m: &[Matcher],
+        a: i64,
+        b: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        self.inner.label_values_between(n, m, a, b).await
     }
     fn time_range(&self) -> (i64, i64) {
         self.inner.time_range()

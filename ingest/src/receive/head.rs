@@ -11,7 +11,7 @@ use crate::{Error, Result};
 use async_trait::async_trait;
 use promlake_engine::matcher::matches_all;
 use promlake_engine::source::{SelectRequest, SeriesBatch, SeriesSource, SeriesStream};
-use promlake_engine::{Labels, MatchOp, Matcher};
+use promlake_engine::{Labels, MatchOp, Matcher, overlaps};
 use promlake_proto::prometheus::{TimeSeries, WriteRequest};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -512,13 +512,30 @@ impl SeriesSource for Head {
         batches(series)
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let names: BTreeSet<String> =
             self.label_sets(matchers).iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
         Ok(names.into_iter().collect())
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> promlake_engine::Result<Vec<String>> {
+        if !overlaps(self.time_range(), min_time, max_time) {
+            return Ok(Vec::new());
+        }
         let values: BTreeSet<String> =
             self.label_sets(matchers).iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
         Ok(values.into_iter().collect())

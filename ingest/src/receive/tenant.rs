@@ -77,14 +77,6 @@ impl SeriesSource for TenantsSource {
         batches(all)
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.label_names_between(matchers, i64::MIN, i64::MAX).await
-    }
-
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> promlake_engine::Result<Vec<String>> {
-        self.label_values_between(name, matchers, i64::MIN, i64::MAX).await
-    }
-
     async fn label_names_between(
         &self,
         matchers: &[Matcher],

@@ -36,6 +36,11 @@ impl RemoteReadSource {
         RemoteReadSource { prom, external, min_time }
     }
 
+    /// `[min_time, max_time]` limited to what Prometheus holds and to what its API parses.
+    fn window(&self, min_time: i64, max_time: i64) -> (i64, i64) {
+        (min_time.max(self.min_time.load(Ordering::Relaxed)), max_time.min(i64::MAX / 2))
+    }
+
     /// Matchers for Prometheus: those on external labels are checked here and dropped; `None`
     /// when one of them rejects the external labels (nothing can match).
     fn local_matchers(&self, matchers: &[Matcher]) -> Option<Vec<Matcher>> {
@@ -188,23 +193,36 @@ impl SeriesSource for RemoteReadSource {
         Ok(futures::stream::iter([Ok(batch)]).boxed())
     }
 
-    async fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+    /// Prometheus's answer for the window (its own block granularity).
+    async fn label_names_between(
+        &self,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let Some(m) = self.local_matchers(matchers) else { return Ok(Vec::new()) };
-        let mut names =
-            self.prom.label_names(&m, self.min_time.load(Ordering::Relaxed), i64::MAX / 2).await?;
+        let (start, end) = self.window(min_time, max_time);
+        let mut names = self.prom.label_names(&m, start, end).await?;
         names.extend(self.external.iter().map(|l| l.name.clone()));
         names.sort();
         names.dedup();
         Ok(names)
     }
 
-    async fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+    /// Prometheus's answer for the window (its own block granularity).
+    async fn label_values_between(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Vec<String>> {
         let Some(m) = self.local_matchers(matchers) else { return Ok(Vec::new()) };
         if let Some(v) = self.external.get(name) {
             return Ok(vec![v.to_string()]);
         }
-        let mut v =
-            self.prom.label_values(name, &m, self.min_time.load(Ordering::Relaxed), i64::MAX / 2).await?;
+        let (start, end) = self.window(min_time, max_time);
+        let mut v = self.prom.label_values(name, &m, start, end).await?;
         v.retain(|x| !x.is_empty());
         v.sort();
         Ok(v)
