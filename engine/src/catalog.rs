@@ -193,6 +193,11 @@ impl BucketSource {
         self.blocks.read().await.iter().map(|b| b.ulid.clone()).collect()
     }
 
+    /// `[min_time, max_time]` within the served time partition.
+    fn partition(&self, min_time: i64, max_time: i64) -> (i64, i64) {
+        (min_time.max(self.opts.min_time), max_time.min(self.opts.max_time))
+    }
+
     async fn sources(&self) -> Vec<Arc<dyn SeriesSource>> {
         self.blocks.read().await.iter().map(|b| b.source.clone()).collect()
     }
@@ -264,7 +269,7 @@ impl SeriesSource for BucketSource {
         max_time: i64,
         warnings: &Warnings,
     ) -> Result<Vec<Labels>> {
-        let (min_time, max_time) = (min_time.max(self.opts.min_time), max_time.min(self.opts.max_time));
+        let (min_time, max_time) = self.partition(min_time, max_time);
         let mut found = std::collections::HashSet::new();
         for src in self.sources().await {
             if overlaps(src.time_range(), min_time, max_time) {
@@ -274,13 +279,14 @@ impl SeriesSource for BucketSource {
         Ok(found.into_iter().collect())
     }
 
-    /// Names from the blocks overlapping the window.
+    /// Names from the blocks overlapping the window (within the time partition).
     async fn label_names_between(
         &self,
         matchers: &[Matcher],
         min_time: i64,
         max_time: i64,
     ) -> Result<Vec<String>> {
+        let (min_time, max_time) = self.partition(min_time, max_time);
         let mut names = BTreeSet::new();
         for src in self.sources().await {
             names.extend(src.label_names_between(matchers, min_time, max_time).await?);
@@ -288,7 +294,7 @@ impl SeriesSource for BucketSource {
         Ok(names.into_iter().collect())
     }
 
-    /// Values from the blocks overlapping the window.
+    /// Values from the blocks overlapping the window (within the time partition).
     async fn label_values_between(
         &self,
         name: &str,
@@ -296,6 +302,7 @@ impl SeriesSource for BucketSource {
         min_time: i64,
         max_time: i64,
     ) -> Result<Vec<String>> {
+        let (min_time, max_time) = self.partition(min_time, max_time);
         let mut values = BTreeSet::new();
         for src in self.sources().await {
             values.extend(src.label_values_between(name, matchers, min_time, max_time).await?);

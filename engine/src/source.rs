@@ -286,9 +286,10 @@ pub fn series_stream(mut series: Vec<(Labels, Vec<i64>, Vec<f64>)>) -> SeriesStr
     Box::pin(futures::stream::iter(batches))
 }
 
-/// Whether the time range `(min, max)` (ms, inclusive) overlaps `[min_time, max_time]`.
+/// Whether the time range `(min, max)` (ms, inclusive) overlaps `[min_time, max_time]` (an
+/// empty window, `min_time > max_time`, overlaps nothing).
 pub fn overlaps(range: (i64, i64), min_time: i64, max_time: i64) -> bool {
-    range.0 <= max_time && min_time <= range.1
+    min_time <= max_time && range.0 <= max_time && min_time <= range.1
 }
 
 /// A source of series: the one trait every store implements.

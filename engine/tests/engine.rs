@@ -250,3 +250,39 @@ fn bucket_source_merges_series_across_blocks_and_formats() {
         assert!(names.contains(&"http_requests_total".to_string()), "{names:?}");
     });
 }
+
+/// Label names and values, and the series API's label sets, for a time window: blocks that do
+/// not overlap it are not asked, and a series counts from its time span in a block, so a window
+/// between two of its samples still finds it.
+#[tokio::test]
+async fn metadata_calls_take_a_time_window() {
+    let bucket = memory_bucket();
+    for (instance, start) in [("old", 0i64), ("new", 7_200_000)] {
+        let mut w = ParquetBlockWriter::new(WriterOptions::default()).unwrap();
+        let labels = Labels::from_pairs([("__name__", "up"), ("instance", instance)]);
+        let ts: Vec<i64> = (0..60).map(|k| start + k * 60_000).collect();
+        w.append(labels, &ts, &vec![1.0; ts.len()]).unwrap();
+        let id = Ulid::generate();
+        let mut meta = meta_for(&id);
+        (meta.min_time, meta.max_time) = (start, start + 7_200_000);
+        w.finish().unwrap().upload(&bucket, &id, meta).await.unwrap();
+    }
+    let source = promlake_engine::catalog::BucketSource::open(bucket).await.unwrap();
+    let values = |min, max| source.label_values_between("instance", &[], min, max);
+    assert_eq!(values(i64::MIN, i64::MAX).await.unwrap(), ["new", "old"]);
+    assert_eq!(source.label_values("instance", &[]).await.unwrap(), ["new", "old"]);
+    assert_eq!(values(7_500_000, 8_000_000).await.unwrap(), ["new"]);
+    assert_eq!(values(60_000, 120_000).await.unwrap(), ["old"]);
+    assert!(values(20_000_000, 30_000_000).await.unwrap().is_empty());
+    assert!(values(8_000_000, 7_500_000).await.unwrap().is_empty(), "an empty window");
+    assert!(source.label_names_between(&[], -5_000, -1).await.unwrap().is_empty());
+
+    // 7_530_000 falls between two samples of "new" (one a minute).
+    let found = source.series_between(&[], 7_530_000, 7_530_000, &Default::default()).await.unwrap();
+    assert_eq!(found, [Labels::from_pairs([("__name__", "up"), ("instance", "new")])]);
+    assert!(
+        collect(&source, &SelectRequest { min_time: 7_530_000, max_time: 7_530_000, ..SelectRequest::all() })
+            .await
+            .is_empty()
+    );
+}
