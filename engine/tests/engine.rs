@@ -274,7 +274,8 @@ async fn metadata_calls_take_a_time_window() {
     assert_eq!(values(7_500_000, 8_000_000).await.unwrap(), ["new"]);
     assert_eq!(values(60_000, 120_000).await.unwrap(), ["old"]);
     assert!(values(20_000_000, 30_000_000).await.unwrap().is_empty());
-    assert!(values(8_000_000, 7_500_000).await.unwrap().is_empty(), "an empty window");
+    let empty = values(8_000_000, 7_500_000).await.unwrap();
+    assert!(empty.is_empty(), "an empty window: {empty:?}");
     assert!(source.label_names_between(&[], -5_000, -1).await.unwrap().is_empty());
 
     // 7_530_000 falls between two samples of "new" (one a minute).
