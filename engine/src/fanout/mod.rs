@@ -25,6 +25,7 @@ use crate::source::{Part, SelectRequest, SeriesSource, SeriesStream, Warnings};
 use crate::{Error, Labels, Matcher, Result};
 use async_trait::async_trait;
 use futures::StreamExt;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,11 +231,24 @@ impl Fanout {
 }
 
 impl Fanout {
-    /// The members that may hold series matching `matchers` (label calls: any time).
-    /// The members whose external labels may match `matchers` and whose data overlaps
-    /// `[min, max]`.
-    fn wanted_between(&self, matchers: &[Matcher], min: i64, max: i64) -> Vec<Member> {
-        self.members().into_iter().filter(|m| m.wanted(matchers, min, max)).collect()
+    /// The union of `call`'s answers from the members whose external labels may match
+    /// `matchers` and whose data overlaps `[min, max]`: each item once, in the order of `C` (the
+    /// set the answers are gathered in). Failures go through the strategy, reported to `sink`.
+    async fn union_between<C, T, F, Fut>(
+        &self,
+        matchers: &[Matcher],
+        (min, max): (i64, i64),
+        sink: Option<&Warnings>,
+        call: F,
+    ) -> Result<Vec<T>>
+    where
+        C: FromIterator<T> + IntoIterator<Item = T>,
+        F: Fn(Arc<dyn SeriesSource>) -> Fut,
+        Fut: Future<Output = Result<Vec<T>>>,
+    {
+        let wanted = self.members().into_iter().filter(|m| m.wanted(matchers, min, max)).collect();
+        let lists = self.each(wanted, sink, self.opts.response_timeout, call).await?;
+        Ok(lists.into_iter().flatten().collect::<C>().into_iter().collect())
     }
 
     /// Selects from the wanted members and merges their answers.
@@ -361,16 +375,13 @@ impl SeriesSource for Fanout {
         max_time: i64,
         warnings: &Warnings,
     ) -> Result<Vec<Labels>> {
-        let lists = self
-            .each(
-                self.wanted_between(matchers, min_time, max_time),
-                Some(warnings),
-                self.opts.response_timeout,
-                |src| async move { src.series_between(matchers, min_time, max_time, warnings).await },
-            )
-            .await?;
-        let found: std::collections::HashSet<Labels> = lists.into_iter().flatten().collect();
-        Ok(found.into_iter().collect())
+        self.union_between::<HashSet<Labels>, _, _, _>(
+            matchers,
+            (min_time, max_time),
+            Some(warnings),
+            |src| async move { src.series_between(matchers, min_time, max_time, warnings).await },
+        )
+        .await
     }
 
     /// The union over the members whose data overlaps the window.
@@ -380,16 +391,14 @@ impl SeriesSource for Fanout {
         min_time: i64,
         max_time: i64,
     ) -> Result<Vec<String>> {
-        let lists = self
-            .each(
-                self.wanted_between(matchers, min_time, max_time),
-                self.warnings.as_ref(),
-                self.opts.response_timeout,
-                |src| async move { src.label_names_between(matchers, min_time, max_time).await },
-            )
-            .await?;
-        let set: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();
-        Ok(set.into_iter().collect())
+        let sink = self.warnings.as_ref();
+        self.union_between::<BTreeSet<String>, _, _, _>(
+            matchers,
+            (min_time, max_time),
+            sink,
+            |src| async move { src.label_names_between(matchers, min_time, max_time).await },
+        )
+        .await
     }
 
     /// The union over the members whose data overlaps the window.
@@ -400,16 +409,14 @@ impl SeriesSource for Fanout {
         min_time: i64,
         max_time: i64,
     ) -> Result<Vec<String>> {
-        let lists = self
-            .each(
-                self.wanted_between(matchers, min_time, max_time),
-                self.warnings.as_ref(),
-                self.opts.response_timeout,
-                |src| async move { src.label_values_between(name, matchers, min_time, max_time).await },
-            )
-            .await?;
-        let set: std::collections::BTreeSet<String> = lists.into_iter().flatten().collect();
-        Ok(set.into_iter().collect())
+        let sink = self.warnings.as_ref();
+        self.union_between::<BTreeSet<String>, _, _, _>(
+            matchers,
+            (min_time, max_time),
+            sink,
+            |src| async move { src.label_values_between(name, matchers, min_time, max_time).await },
+        )
+        .await
     }
 
     /// The union over every member, unhealthy ones included (their last known range, or all
